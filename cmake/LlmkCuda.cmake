@@ -1,0 +1,54 @@
+# Optional CUDA part. Where nvcc is missing (or LLMK_CUDA=OFF) the library is built CPU-only,
+# with stubs that report the reason at run time, and the configure step says so.
+# Included at file scope (enable_language must not run inside a function).
+include(CheckLanguage)
+
+set(LLMK_NO_CUDA_REASON "")
+if(LLMK_CUDA STREQUAL "OFF")
+  set(LLMK_NO_CUDA_REASON "LLMK_CUDA=OFF at build time")
+else()
+  check_language(CUDA)
+  if(NOT CMAKE_CUDA_COMPILER)
+    if(LLMK_CUDA STREQUAL "ON")
+      message(FATAL_ERROR "LLMK_CUDA=ON but no CUDA compiler was found (set CUDACXX or PATH)")
+    endif()
+    set(LLMK_NO_CUDA_REASON "nvcc was not found at build time")
+  endif()
+endif()
+
+if(LLMK_NO_CUDA_REASON STREQUAL "")
+  # We pass -gencode ourselves: the list includes 'a' targets and must not depend on what this
+  # CMake version knows about the installed toolkit.
+  set(CMAKE_CUDA_ARCHITECTURES OFF)
+  enable_language(CUDA)
+  set(LLMK_CUDA_GENCODE "")
+  set(llmk_arch_names "")
+  foreach(arch IN LISTS LLMK_CUDA_ARCHS)
+    list(APPEND LLMK_CUDA_GENCODE "-gencode=arch=compute_${arch},code=sm_${arch}")
+    list(APPEND llmk_arch_names "sm_${arch}")
+  endforeach()
+  if(NOT LLMK_CUDA_PTX STREQUAL "")
+    list(APPEND LLMK_CUDA_GENCODE "-gencode=arch=compute_${LLMK_CUDA_PTX},code=compute_${LLMK_CUDA_PTX}")
+    list(APPEND llmk_arch_names "compute_${LLMK_CUDA_PTX}")
+  endif()
+  string(REPLACE ";" "," LLMK_CUDA_ARCH_CSV "${llmk_arch_names}")
+  message(STATUS "llm-kernels: CUDA ${CMAKE_CUDA_COMPILER_VERSION}, targets ${LLMK_CUDA_ARCH_CSV}")
+else()
+  message(WARNING "llm-kernels: building WITHOUT CUDA: ${LLMK_NO_CUDA_REASON}. "
+                  "The CPU kernels are built; the CUDA backend will report this reason at run time.")
+endif()
+
+# Adds the .cu sources to target, or the stubs that report LLMK_NO_CUDA_REASON.
+function(llmk_add_cuda_sources target)
+  if(NOT LLMK_NO_CUDA_REASON STREQUAL "")
+    target_sources(${target} PRIVATE ${LLMK_ROOT}/native/src/cuda_unavailable.cpp)
+    target_compile_definitions(${target} PRIVATE "LLMK_NO_CUDA_REASON=\"${LLMK_NO_CUDA_REASON}\"")
+    return()
+  endif()
+  target_sources(${target} PRIVATE ${ARGN})
+  set_target_properties(${target} PROPERTIES CUDA_ARCHITECTURES OFF CUDA_STANDARD 17
+                        CUDA_RUNTIME_LIBRARY Static CUDA_SEPARABLE_COMPILATION OFF)
+  target_compile_options(${target} PRIVATE
+    $<$<COMPILE_LANGUAGE:CUDA>:${LLMK_CUDA_GENCODE} -O3 -Xcompiler=-fvisibility=hidden>)
+  target_compile_definitions(${target} PRIVATE "LLMK_CUDA_ARCH_LIST=\"${LLMK_CUDA_ARCH_CSV}\"")
+endfunction()

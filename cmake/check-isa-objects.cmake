@@ -1,0 +1,25 @@
+# Fails if a per-ISA object defines a weak/unique symbol outside its own llmk::<variant>
+# namespace (see LlmkIsa.cmake for why). Inputs: OBJECTS, VARIANTS, NM.
+foreach(obj IN LISTS OBJECTS)
+  execute_process(COMMAND ${NM} -C --defined-only ${obj} OUTPUT_VARIABLE syms RESULT_VARIABLE rc)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "nm failed on ${obj}")
+  endif()
+  string(REPLACE "\n" ";" lines "${syms}")
+  foreach(line IN LISTS lines)
+    if(line MATCHES "^[0-9a-f]+ [WVu] (.*)$")
+      set(sym "${CMAKE_MATCH_1}")
+      set(ok FALSE)
+      foreach(v IN LISTS VARIANTS)
+        if(sym MATCHES "llmk::${v}::")
+          set(ok TRUE)
+        endif()
+      endforeach()
+      if(NOT ok)
+        message(FATAL_ERROR "ISA object ${obj} defines weak symbol '${sym}' outside its variant "
+                            "namespace; it could replace the baseline copy at link time. Keep "
+                            "templates and inline helpers inside namespace llmk::LLMK_ISA_NS.")
+      endif()
+    endif()
+  endforeach()
+endforeach()

@@ -1,0 +1,46 @@
+/* CUDA error handling for the C ABI: every runtime call and every launch is checked, and a
+ * failure becomes LLMK_ERR_CUDA with the call, the CUDA error name and the source line. */
+#ifndef LLMK_CUDA_CHECK_CUH
+#define LLMK_CUDA_CHECK_CUH
+
+#include <cuda_runtime.h>
+
+#include <string>
+
+#include "error.h"
+
+namespace llmk {
+
+inline int32_t fail_cuda(cudaError_t err, const char* what, const char* file, int line) noexcept {
+  return fail(err == cudaErrorMemoryAllocation ? LLMK_ERR_OUT_OF_MEMORY : LLMK_ERR_CUDA,
+              std::string(what) + " failed: " + cudaGetErrorName(err) + " (" +
+                  cudaGetErrorString(err) + ") at " + file + ":" + std::to_string(line));
+}
+
+/* Makes `device` current for this thread, validating the ordinal first. */
+int32_t use_device(int32_t device) noexcept;
+
+}  // namespace llmk
+
+/* Returns from the enclosing function with a status if the call fails. */
+#define LLMK_CUDA_TRY(call)                                                         \
+  do {                                                                              \
+    cudaError_t llmk_err_ = (call);                                                 \
+    if (llmk_err_ != cudaSuccess) return ::llmk::fail_cuda(llmk_err_, #call, __FILE__, __LINE__); \
+  } while (0)
+
+/* After a <<<>>> launch: catches bad configurations (and sticky errors from earlier work). */
+#define LLMK_CUDA_CHECK_LAUNCH(kernel_name)                                            \
+  do {                                                                                 \
+    cudaError_t llmk_err_ = cudaGetLastError();                                        \
+    if (llmk_err_ != cudaSuccess)                                                      \
+      return ::llmk::fail_cuda(llmk_err_, "launch of " kernel_name, __FILE__, __LINE__); \
+  } while (0)
+
+#define LLMK_TRY_STATUS(expr)              \
+  do {                                     \
+    int32_t llmk_rc_ = (expr);             \
+    if (llmk_rc_ != LLMK_OK) return llmk_rc_; \
+  } while (0)
+
+#endif

@@ -1,0 +1,100 @@
+/* Row gather on the GPU: dst[b, h, k, :] = src[b, h, idx[b, h, k], :].
+ *
+ * Pass 1 (validate_indices) records the lowest flat position of an invalid index with
+ * atomicMin. Pass 2 (copy_rows) reads that verdict and does nothing if it is set, so a bad
+ * index leaves dst untouched without a host round trip between the passes. The host then
+ * waits for the 8-byte verdict to report the position (one small synchronous copy per call).
+ *
+ * Copy: one warp per gathered row, 16-byte vector loads when the row and both base pointers
+ * are 16-byte aligned (every F16/BF16 head dim that is a multiple of 8), byte copies otherwise. */
+#include <string>
+
+#include "cuda_check.cuh"
+#include "gather_args.h"
+#include "llmk/index_math.h"
+
+namespace {
+
+constexpr int kThreads = 256;
+constexpr int kWarpsPerBlock = kThreads / 32;
+constexpr unsigned long long kAllValid = ~0ull;
+
+__global__ void validate_indices(const int32_t* __restrict__ idx, llmk::GatherShape s, int64_t rows,
+                                 unsigned long long* first_bad) {
+  for (int64_t r = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; r < rows;
+       r += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    if (!llmk::gather_index_valid(s, idx[r])) atomicMin(first_bad, static_cast<unsigned long long>(r));
+  }
+}
+
+template <typename Word>
+__global__ void copy_rows(const unsigned char* __restrict__ src, const int32_t* __restrict__ idx,
+                          unsigned char* __restrict__ dst, llmk::GatherShape s, int64_t rows,
+                          const unsigned long long* first_bad) {
+  if (*first_bad != kAllValid) return;
+  const int lane = threadIdx.x % 32;
+  const int64_t words = s.row_bytes / static_cast<int64_t>(sizeof(Word));
+  for (int64_t r = blockIdx.x * static_cast<int64_t>(kWarpsPerBlock) + threadIdx.x / 32; r < rows;
+       r += static_cast<int64_t>(gridDim.x) * kWarpsPerBlock) {
+    const Word* in = reinterpret_cast<const Word*>(src + llmk::gather_src_offset(s, r, idx[r]));
+    Word* out = reinterpret_cast<Word*>(dst + llmk::gather_dst_offset(s, r));
+    for (int64_t w = lane; w < words; w += 32) out[w] = in[w];
+  }
+}
+
+int grid_for(int64_t work_items, int per_block) {
+  const int64_t blocks = (work_items + per_block - 1) / per_block;
+  // Grid-stride loops cover the rest; 65535 * 8 SM-waves is plenty to fill any GPU.
+  return static_cast<int>(blocks < 65535 ? (blocks > 0 ? blocks : 1) : 65535);
+}
+
+bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
+
+}  // namespace
+
+extern "C" int32_t llmk_kv_gather_rows_cuda(int32_t device, const void* src, const int32_t* idx,
+                                            void* dst, int64_t B, int64_t H, int64_t N, int64_t K,
+                                            int64_t row_bytes, void* stream) noexcept {
+  return llmk::guarded([&]() -> int32_t {
+    const llmk::GatherShape s{B, H, N, K, row_bytes};
+    LLMK_TRY_STATUS(llmk::check_gather_args(src, idx, dst, s));
+    if (row_bytes == 0) return LLMK_OK;
+    const int64_t rows = B * H * K;
+    if (rows == 0) return LLMK_OK;
+    LLMK_TRY_STATUS(llmk::use_device(device));
+    cudaStream_t st = static_cast<cudaStream_t>(stream);
+
+    unsigned long long* verdict = nullptr;
+    LLMK_CUDA_TRY(cudaMallocAsync(reinterpret_cast<void**>(&verdict), sizeof(*verdict), st));
+    // From here on the verdict buffer must be freed on every path.
+    auto run = [&]() -> int32_t {
+      LLMK_CUDA_TRY(cudaMemsetAsync(verdict, 0xff, sizeof(*verdict), st));
+      validate_indices<<<grid_for(rows, kThreads), kThreads, 0, st>>>(idx, s, rows, verdict);
+      LLMK_CUDA_CHECK_LAUNCH("validate_indices");
+      const auto* in = static_cast<const unsigned char*>(src);
+      auto* out = static_cast<unsigned char*>(dst);
+      const int grid = grid_for(rows, kWarpsPerBlock);
+      if (row_bytes % 16 == 0 && aligned16(src) && aligned16(dst)) {
+        copy_rows<uint4><<<grid, kThreads, 0, st>>>(in, idx, out, s, rows, verdict);
+      } else {
+        copy_rows<unsigned char><<<grid, kThreads, 0, st>>>(in, idx, out, s, rows, verdict);
+      }
+      LLMK_CUDA_CHECK_LAUNCH("copy_rows");
+      unsigned long long first_bad = kAllValid;
+      LLMK_CUDA_TRY(cudaMemcpyAsync(&first_bad, verdict, sizeof(first_bad), cudaMemcpyDeviceToHost, st));
+      LLMK_CUDA_TRY(cudaStreamSynchronize(st));
+      if (first_bad != kAllValid) {
+        int32_t value = 0;
+        const int64_t pos = static_cast<int64_t>(first_bad);
+        LLMK_CUDA_TRY(cudaMemcpy(&value, idx + pos, sizeof(value), cudaMemcpyDeviceToHost));
+        return llmk::fail_gather_index(s, pos, value);
+      }
+      return LLMK_OK;
+    };
+    const int32_t rc = run();
+    const cudaError_t free_err = cudaFreeAsync(verdict, st);
+    if (rc != LLMK_OK) return rc;
+    if (free_err != cudaSuccess) return llmk::fail_cuda(free_err, "cudaFreeAsync", __FILE__, __LINE__);
+    return LLMK_OK;
+  });
+}

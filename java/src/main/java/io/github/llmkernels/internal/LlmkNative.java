@@ -1,0 +1,113 @@
+package io.github.llmkernels.internal;
+
+import org.bytedeco.javacpp.annotation.Cast;
+import org.bytedeco.javacpp.annotation.Platform;
+
+/**
+ * The raw C ABI of libllmkernels (native/include/llmk/llmk.h), one Java method per C function.
+ *
+ * <p>Package-private on purpose: these methods trust their arguments as far as Java can (the C
+ * side re-checks sizes and pointers, but cannot know whether an address is live). Only
+ * {@link NativeApi} calls them, after validation, and turns status codes into exceptions.
+ * Addresses cross as {@code long}; {@code int[]}/{@code long[]} are out-parameters.
+ */
+@Platform(
+    value = "linux-x86_64",
+    include = "llmk/llmk.h",
+    preload = "gomp@.1",
+    link = "llmkernels")
+final class LlmkNative {
+  private LlmkNative() {}
+
+  static native String llmk_last_error();
+
+  static native int llmk_version();
+
+  static native String llmk_cpu_variant();
+
+  static native int llmk_cpu_threads();
+
+  static native int llmk_cpu_set_variant(String name);
+
+  static native int llmk_cpu_supports_variant(String name);
+
+  static native int llmk_host_alloc(long bytes, @Cast("void**") long[] out);
+
+  static native int llmk_host_free(@Cast("void*") long ptr);
+
+  static native int llmk_copy_cpu(@Cast("void*") long dst, @Cast("const void*") long src, long bytes);
+
+  static native int llmk_convert_cpu(
+      @Cast("const void*") long src, int srcDtype, @Cast("void*") long dst, int dstDtype, long n);
+
+  static native int llmk_kv_gather_rows_cpu(
+      @Cast("const void*") long src,
+      @Cast("const int32_t*") long idx,
+      @Cast("void*") long dst,
+      long b,
+      long h,
+      long n,
+      long k,
+      long rowBytes);
+
+  static native int llmk_cuda_compiled();
+
+  static native String llmk_cuda_compiled_archs();
+
+  static native int llmk_cuda_device_count(@Cast("int32_t*") int[] count);
+
+  static native int llmk_cuda_device_info(
+      int device,
+      @Cast("char*") byte[] nameOut,
+      int nameCapacity,
+      @Cast("int32_t*") int[] ccMajor,
+      @Cast("int32_t*") int[] ccMinor,
+      @Cast("int64_t*") long[] totalBytes,
+      @Cast("int32_t*") int[] multiprocessors,
+      @Cast("int32_t*") int[] driverVersion,
+      @Cast("int32_t*") int[] runtimeVersion);
+
+  static native int llmk_cuda_malloc(int device, long bytes, @Cast("void**") long[] out);
+
+  static native int llmk_cuda_free(int device, @Cast("void*") long ptr);
+
+  static native int llmk_cuda_memcpy(
+      @Cast("void*") long dst,
+      @Cast("const void*") long src,
+      long bytes,
+      int kind,
+      @Cast("void*") long stream,
+      int synchronize);
+
+  static native int llmk_cuda_memset(
+      int device, @Cast("void*") long dst, int value, long bytes, @Cast("void*") long stream);
+
+  static native int llmk_cuda_stream_create(int device, @Cast("void**") long[] out);
+
+  static native int llmk_cuda_stream_destroy(int device, @Cast("void*") long stream);
+
+  static native int llmk_cuda_stream_synchronize(int device, @Cast("void*") long stream);
+
+  static native int llmk_cuda_event_create(int device, @Cast("void**") long[] out);
+
+  static native int llmk_cuda_event_destroy(int device, @Cast("void*") long event);
+
+  static native int llmk_cuda_event_record(int device, @Cast("void*") long event, @Cast("void*") long stream);
+
+  static native int llmk_cuda_event_synchronize(int device, @Cast("void*") long event);
+
+  static native int llmk_cuda_event_elapsed_ms(
+      @Cast("void*") long start, @Cast("void*") long end, float[] ms);
+
+  static native int llmk_kv_gather_rows_cuda(
+      int device,
+      @Cast("const void*") long src,
+      @Cast("const int32_t*") long idx,
+      @Cast("void*") long dst,
+      long b,
+      long h,
+      long n,
+      long k,
+      long rowBytes,
+      @Cast("void*") long stream);
+}

@@ -1,0 +1,277 @@
+package io.github.llmkernels.internal;
+
+import io.github.llmkernels.runtime.BackendUnavailableException;
+import io.github.llmkernels.runtime.LlmKernelsException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import org.bytedeco.javacpp.Loader;
+
+/**
+ * Loads libllmkernels once and exposes its C ABI with status codes turned into exceptions.
+ *
+ * <p>Internal: public only so the API packages can reach it. Callers validate arguments first;
+ * the native side re-checks, and its error message (naming the argument and the rule) becomes
+ * the exception message: {@link IllegalArgumentException} for bad arguments and out-of-range
+ * indices, {@link BackendUnavailableException} when CUDA is missing, {@link LlmKernelsException}
+ * for runtime failures.
+ *
+ * <p>Loading: from the natives jar through JavaCPP's Loader (extracted to ~/.javacpp/cache), or,
+ * when the system property {@value #LIBRARY_PATH_PROPERTY} names a folder, from that folder
+ * (a custom build: libllmkernels.so, libjniLlmkNative.so and optionally libgomp.so.1).
+ */
+public final class NativeApi {
+  /** System property naming a folder with a custom build of the native libraries. */
+  public static final String LIBRARY_PATH_PROPERTY = "llmkernels.library.path";
+
+  // C ABI status codes (native/include/llmk/llmk.h).
+  static final int OK = 0;
+  static final int ERR_INVALID_ARGUMENT = 1;
+  static final int ERR_OUT_OF_RANGE = 2;
+  static final int ERR_UNAVAILABLE = 3;
+
+  /** cudaMemcpy directions of llmk_cuda_memcpy. */
+  public static final int H2D = 0;
+  public static final int D2H = 1;
+  public static final int D2D = 2;
+  public static final int H2H = 3;
+
+  private static final Throwable LOAD_FAILURE = load();
+
+  private NativeApi() {}
+
+  private static Throwable load() {
+    try {
+      String dir = System.getProperty(LIBRARY_PATH_PROPERTY);
+      if (dir != null && !dir.isBlank()) {
+        loadFrom(Path.of(dir));
+      } else {
+        String loaded = Loader.load(LlmkNative.class);
+        if (loaded == null) {
+          return new UnsatisfiedLinkError(
+              "no native library for platform " + Loader.getPlatform() + " (only linux-x86_64 is built)");
+        }
+      }
+      LlmkNative.llmk_version(); // proves the JNI glue and the library are both there
+      return null;
+    } catch (Throwable t) { // UnsatisfiedLinkError, missing natives jar, SecurityException...
+      return t;
+    }
+  }
+
+  private static void loadFrom(Path dir) {
+    Path gomp = dir.resolve("libgomp.so.1");
+    if (Files.exists(gomp)) {
+      System.load(gomp.toAbsolutePath().toString());
+    }
+    System.load(dir.resolve("libllmkernels.so").toAbsolutePath().toString());
+    System.load(dir.resolve("libjniLlmkNative.so").toAbsolutePath().toString());
+  }
+
+  /** True when the native library and its JNI glue loaded. */
+  public static boolean isLoaded() {
+    return LOAD_FAILURE == null;
+  }
+
+  /** Why the library did not load, or null if it did. */
+  public static Throwable loadFailure() {
+    return LOAD_FAILURE;
+  }
+
+  /** Throws {@link BackendUnavailableException} with the load failure as cause. */
+  public static void ensureLoaded() {
+    if (LOAD_FAILURE != null) {
+      throw new BackendUnavailableException(
+          "llm-kernels native library unavailable: " + LOAD_FAILURE, LOAD_FAILURE);
+    }
+  }
+
+  /** Turns a C ABI status into the matching exception (message from the native side). */
+  static void check(int status) {
+    if (status == OK) {
+      return;
+    }
+    String message = LlmkNative.llmk_last_error();
+    switch (status) {
+      case ERR_INVALID_ARGUMENT:
+      case ERR_OUT_OF_RANGE:
+        throw new IllegalArgumentException(message);
+      case ERR_UNAVAILABLE:
+        throw new BackendUnavailableException(message, null);
+      default:
+        throw new LlmKernelsException(status, message);
+    }
+  }
+
+  // ---- library ---------------------------------------------------------------------------
+
+  public static String version() {
+    ensureLoaded();
+    int v = LlmkNative.llmk_version();
+    return (v / 10000) + "." + (v / 100 % 100) + "." + (v % 100);
+  }
+
+  public static String cpuVariant() {
+    ensureLoaded();
+    return LlmkNative.llmk_cpu_variant();
+  }
+
+  public static int cpuThreads() {
+    ensureLoaded();
+    return LlmkNative.llmk_cpu_threads();
+  }
+
+  public static boolean cpuSupportsVariant(String name) {
+    ensureLoaded();
+    return LlmkNative.llmk_cpu_supports_variant(name) != 0;
+  }
+
+  public static void setCpuVariant(String name) {
+    ensureLoaded();
+    check(LlmkNative.llmk_cpu_set_variant(name));
+  }
+
+  // ---- host memory and CPU kernels -------------------------------------------------------
+
+  public static long hostAlloc(long bytes) {
+    ensureLoaded();
+    long[] out = new long[1];
+    check(LlmkNative.llmk_host_alloc(bytes, out));
+    return out[0];
+  }
+
+  public static void hostFree(long address) {
+    LlmkNative.llmk_host_free(address);
+  }
+
+  public static void copyCpu(long dst, long src, long bytes) {
+    ensureLoaded();
+    check(LlmkNative.llmk_copy_cpu(dst, src, bytes));
+  }
+
+  /** Converts n elements between F32 and F16/BF16 (dtype codes of DType). */
+  public static void convertCpu(long src, int srcDtype, long dst, int dstDtype, long n) {
+    ensureLoaded();
+    check(LlmkNative.llmk_convert_cpu(src, srcDtype, dst, dstDtype, n));
+  }
+
+  /** src (B, H, N, rowBytes), idx (B, H, K) int32, dst (B, H, K, rowBytes), host addresses. */
+  public static void gatherRowsCpu(long src, long idx, long dst, long b, long h, long n, long k, long rowBytes) {
+    ensureLoaded();
+    check(LlmkNative.llmk_kv_gather_rows_cpu(src, idx, dst, b, h, n, k, rowBytes));
+  }
+
+  // ---- CUDA ------------------------------------------------------------------------------
+
+  public static boolean cudaCompiled() {
+    return isLoaded() && LlmkNative.llmk_cuda_compiled() != 0;
+  }
+
+  public static String cudaCompiledArchs() {
+    ensureLoaded();
+    return LlmkNative.llmk_cuda_compiled_archs();
+  }
+
+  public static int cudaDeviceCount() {
+    ensureLoaded();
+    int[] count = new int[1];
+    check(LlmkNative.llmk_cuda_device_count(count));
+    return count[0];
+  }
+
+  /** Fields of one device, in the order of llmk_cuda_device_info. */
+  public record DeviceInfo(
+      String name, int ccMajor, int ccMinor, long totalBytes, int multiprocessors, int driverVersion,
+      int runtimeVersion) {}
+
+  public static DeviceInfo cudaDeviceInfo(int device) {
+    ensureLoaded();
+    byte[] name = new byte[256];
+    int[] major = new int[1];
+    int[] minor = new int[1];
+    long[] total = new long[1];
+    int[] sms = new int[1];
+    int[] driver = new int[1];
+    int[] runtime = new int[1];
+    check(LlmkNative.llmk_cuda_device_info(device, name, name.length, major, minor, total, sms, driver, runtime));
+    int len = 0;
+    while (len < name.length && name[len] != 0) {
+      len++;
+    }
+    return new DeviceInfo(
+        new String(name, 0, len, StandardCharsets.UTF_8), major[0], minor[0], total[0], sms[0], driver[0], runtime[0]);
+  }
+
+  public static long cudaMalloc(int device, long bytes) {
+    ensureLoaded();
+    long[] out = new long[1];
+    check(LlmkNative.llmk_cuda_malloc(device, bytes, out));
+    return out[0];
+  }
+
+  /** Frees device memory; reports failure through the return value (used from cleaners). */
+  public static boolean cudaFree(int device, long address) {
+    return LlmkNative.llmk_cuda_free(device, address) == OK;
+  }
+
+  public static void cudaMemcpy(long dst, long src, long bytes, int kind, long stream, boolean synchronize) {
+    ensureLoaded();
+    check(LlmkNative.llmk_cuda_memcpy(dst, src, bytes, kind, stream, synchronize ? 1 : 0));
+  }
+
+  public static void cudaMemset(int device, long dst, int value, long bytes, long stream) {
+    ensureLoaded();
+    check(LlmkNative.llmk_cuda_memset(device, dst, value, bytes, stream));
+  }
+
+  public static long cudaStreamCreate(int device) {
+    ensureLoaded();
+    long[] out = new long[1];
+    check(LlmkNative.llmk_cuda_stream_create(device, out));
+    return out[0];
+  }
+
+  public static boolean cudaStreamDestroy(int device, long stream) {
+    return LlmkNative.llmk_cuda_stream_destroy(device, stream) == OK;
+  }
+
+  public static void cudaStreamSynchronize(int device, long stream) {
+    ensureLoaded();
+    check(LlmkNative.llmk_cuda_stream_synchronize(device, stream));
+  }
+
+  public static long cudaEventCreate(int device) {
+    ensureLoaded();
+    long[] out = new long[1];
+    check(LlmkNative.llmk_cuda_event_create(device, out));
+    return out[0];
+  }
+
+  public static boolean cudaEventDestroy(int device, long event) {
+    return LlmkNative.llmk_cuda_event_destroy(device, event) == OK;
+  }
+
+  public static void cudaEventRecord(int device, long event, long stream) {
+    ensureLoaded();
+    check(LlmkNative.llmk_cuda_event_record(device, event, stream));
+  }
+
+  public static void cudaEventSynchronize(int device, long event) {
+    ensureLoaded();
+    check(LlmkNative.llmk_cuda_event_synchronize(device, event));
+  }
+
+  public static float cudaEventElapsedMillis(long start, long end) {
+    ensureLoaded();
+    float[] ms = new float[1];
+    check(LlmkNative.llmk_cuda_event_elapsed_ms(start, end, ms));
+    return ms[0];
+  }
+
+  /** Same layout as {@link #gatherRowsCpu} with device addresses, on the given stream. */
+  public static void gatherRowsCuda(
+      int device, long src, long idx, long dst, long b, long h, long n, long k, long rowBytes, long stream) {
+    ensureLoaded();
+    check(LlmkNative.llmk_kv_gather_rows_cuda(device, src, idx, dst, b, h, n, k, rowBytes, stream));
+  }
+}

@@ -1,0 +1,32 @@
+/* Built when nvcc was not found (or LLMK_CUDA=OFF): every CUDA entry point exists, so the Java
+ * binding links, and reports why the CUDA backend is missing. */
+#include "error.h"
+
+namespace {
+int32_t unavailable() noexcept {
+  return llmk::fail(LLMK_ERR_UNAVAILABLE,
+                    "this native library was built without CUDA (" LLMK_NO_CUDA_REASON ")");
+}
+}  // namespace
+
+extern "C" {
+int32_t llmk_cuda_compiled(void) noexcept { return 0; }
+const char* llmk_cuda_compiled_archs(void) noexcept { return ""; }
+int32_t llmk_cuda_device_count(int32_t*) noexcept { return unavailable(); }
+int32_t llmk_cuda_device_info(int32_t, char*, int32_t, int32_t*, int32_t*, int64_t*, int32_t*,
+                              int32_t*, int32_t*) noexcept { return unavailable(); }
+int32_t llmk_cuda_malloc(int32_t, int64_t, void**) noexcept { return unavailable(); }
+int32_t llmk_cuda_free(int32_t, void*) noexcept { return unavailable(); }
+int32_t llmk_cuda_memcpy(void*, const void*, int64_t, int32_t, void*, int32_t) noexcept { return unavailable(); }
+int32_t llmk_cuda_memset(int32_t, void*, int32_t, int64_t, void*) noexcept { return unavailable(); }
+int32_t llmk_cuda_stream_create(int32_t, void**) noexcept { return unavailable(); }
+int32_t llmk_cuda_stream_destroy(int32_t, void*) noexcept { return unavailable(); }
+int32_t llmk_cuda_stream_synchronize(int32_t, void*) noexcept { return unavailable(); }
+int32_t llmk_cuda_event_create(int32_t, void**) noexcept { return unavailable(); }
+int32_t llmk_cuda_event_destroy(int32_t, void*) noexcept { return unavailable(); }
+int32_t llmk_cuda_event_record(int32_t, void*, void*) noexcept { return unavailable(); }
+int32_t llmk_cuda_event_synchronize(int32_t, void*) noexcept { return unavailable(); }
+int32_t llmk_cuda_event_elapsed_ms(void*, void*, float*) noexcept { return unavailable(); }
+int32_t llmk_kv_gather_rows_cuda(int32_t, const void*, const int32_t*, void*, int64_t, int64_t,
+                                 int64_t, int64_t, int64_t, void*) noexcept { return unavailable(); }
+}

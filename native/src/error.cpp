@@ -1,0 +1,46 @@
+#include "error.h"
+
+#include "llmk/index_math.h"
+
+namespace llmk {
+namespace {
+thread_local std::string last_error;
+}
+
+int32_t fail(int32_t status, const std::string& msg) noexcept {
+  try {
+    last_error = msg;
+  } catch (...) {
+    // Out of memory while recording the message: keep the status, lose the text.
+  }
+  return status;
+}
+
+void clear_error() noexcept { last_error.clear(); }
+
+int32_t require_non_null(const void* p, const char* name) noexcept {
+  if (p) return LLMK_OK;
+  return fail(LLMK_ERR_INVALID_ARGUMENT, std::string(name) + " must not be a null pointer");
+}
+
+int32_t require_non_negative(int64_t v, const char* name) noexcept {
+  if (v >= 0) return LLMK_OK;
+  return fail(LLMK_ERR_INVALID_ARGUMENT,
+              std::string(name) + " must be >= 0, got " + std::to_string(v));
+}
+
+int32_t require_product(const int64_t* dims, int n, const char* what, int64_t* out) noexcept {
+  int64_t p = 1;
+  for (int i = 0; i < n; ++i) {
+    if (dims[i] < 0 || !checked_mul(p, dims[i], &p)) {
+      return fail(LLMK_ERR_INVALID_ARGUMENT,
+                  std::string(what) + ": size overflows int64 or is negative");
+    }
+  }
+  *out = p;
+  return LLMK_OK;
+}
+
+}  // namespace llmk
+
+extern "C" const char* llmk_last_error(void) noexcept { return llmk::last_error.c_str(); }

@@ -1,0 +1,20 @@
+/* Argument checks and error messages for the row gather, shared by the CPU and CUDA entry
+ * points so both report exactly the same text. */
+#ifndef LLMK_GATHER_ARGS_H
+#define LLMK_GATHER_ARGS_H
+
+#include <cstdint>
+
+#include "llmk/index_math.h"
+
+namespace llmk {
+
+/* Checks pointers, non-negative sizes and that every byte count fits int64. */
+int32_t check_gather_args(const void* src, const int32_t* idx, const void* dst,
+                          const GatherShape& s) noexcept;
+
+/* Records the out-of-range error for the index at flat position pos (= (b*H + h)*K + k). */
+int32_t fail_gather_index(const GatherShape& s, int64_t pos, int32_t value) noexcept;
+
+}  // namespace llmk
+#endif

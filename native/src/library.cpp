@@ -1,0 +1,46 @@
+/* Library-level entry points: version, threads, aligned host memory. */
+#include <cstdlib>
+#include <string>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "error.h"
+
+namespace {
+constexpr int64_t kHostAlignment = 64;
+}
+
+extern "C" int32_t llmk_version(void) noexcept { return 0 * 10000 + 1 * 100 + 0; }
+
+extern "C" int32_t llmk_cpu_threads(void) noexcept {
+#ifdef _OPENMP
+  return omp_get_max_threads();
+#else
+  return 1;
+#endif
+}
+
+extern "C" int32_t llmk_host_alloc(int64_t bytes, void** out) noexcept {
+  return llmk::guarded([&]() -> int32_t {
+    if (int32_t rc = llmk::require_non_null(out, "out")) return rc;
+    if (int32_t rc = llmk::require_non_negative(bytes, "bytes")) return rc;
+    *out = nullptr;
+    // aligned_alloc needs a size that is a multiple of the alignment; round up (and never 0).
+    const int64_t padded = (bytes + kHostAlignment - 1) / kHostAlignment * kHostAlignment;
+    if (padded < bytes) return llmk::fail(LLMK_ERR_INVALID_ARGUMENT, "bytes too large");
+    void* p = std::aligned_alloc(kHostAlignment, static_cast<size_t>(padded > 0 ? padded : kHostAlignment));
+    if (!p) {
+      return llmk::fail(LLMK_ERR_OUT_OF_MEMORY,
+                        "host allocation of " + std::to_string(bytes) + " bytes failed");
+    }
+    *out = p;
+    return LLMK_OK;
+  });
+}
+
+extern "C" int32_t llmk_host_free(void* ptr) noexcept {
+  std::free(ptr);
+  return LLMK_OK;
+}

@@ -23,3 +23,5 @@ cp -f "$build_dir/libllmkernels.so" "$out_dir/"
 # libgomp cannot be linked statically into a shared object (its TLS model forbids it), so the
 # natives jar carries the build machine's copy; JavaCPP preloads it from the jar.
 cp -fL "$(g++ -print-file-name=libgomp.so.1)" "$out_dir/libgomp.so.1"
+# Native unit tests (index math, ABI error contract, every CPU variant): seconds, every build.
+ctest --test-dir "$build_dir" --output-on-failure

@@ -5,6 +5,7 @@
 
 #include <cuda_runtime.h>
 
+#include <cstring>
 #include <string>
 
 #include "error.h"
@@ -12,6 +13,8 @@
 namespace llmk {
 
 inline int32_t fail_cuda(cudaError_t err, const char* what, const char* file, int line) noexcept {
+  const char* slash = std::strrchr(file, '/');
+  file = slash ? slash + 1 : file;  // the build machine's paths mean nothing to a user
   return fail(err == cudaErrorMemoryAllocation ? LLMK_ERR_OUT_OF_MEMORY : LLMK_ERR_CUDA,
               std::string(what) + " failed: " + cudaGetErrorName(err) + " (" +
                   cudaGetErrorString(err) + ") at " + file + ":" + std::to_string(line));

@@ -1,0 +1,92 @@
+package io.github.llmkernels.bench;
+
+import io.github.llmkernels.kvcache.RowGather;
+import io.github.llmkernels.runtime.Backend;
+import io.github.llmkernels.runtime.Cuda;
+import io.github.llmkernels.runtime.Exec;
+import io.github.llmkernels.runtime.NativeCpu;
+import io.github.llmkernels.tensor.DType;
+import io.github.llmkernels.tensor.Device;
+import io.github.llmkernels.tensor.Tensor;
+import java.io.PrintStream;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+
+/**
+ * The `demo` command: every kernel family that has landed, on realistic LLM shapes, on every
+ * available backend, with the time and the error against the Java reference. Timings here are
+ * a quick look (median of a few runs); the JMH benchmarks are the measurement.
+ */
+final class Demo {
+  private static final int RUNS = 5;
+
+  private Demo() {}
+
+  static void run(PrintStream out, String[] args) {
+    int seqLen = 32768;
+    for (int i = 0; i + 1 < args.length; i++) {
+      if (args[i].equals("--seq")) {
+        seqLen = Integer.parseInt(args[i + 1]);
+      }
+    }
+    out.println("== demo (median of " + RUNS + " runs after one warm-up; error vs the Java reference)");
+    out.printf("%-52s %-7s %10s %10s %s%n", "kernel / shape", "backend", "ms", "GB/s", "max error");
+    gather(out, seqLen);
+  }
+
+  /** KV compaction's gather: keep half of a Llama-3.1-8B layer's cache, per head. */
+  private static void gather(PrintStream out, int seqLen) {
+    Workloads.KvLayer layer = Workloads.llama8bLayer(seqLen, 0.5);
+    String label = String.format("gatherRows BF16 [1,%d,%d,%d] keep %d", layer.kvHeads(), layer.seqLen(),
+        layer.headDim(), layer.kept());
+    try (Tensor src = Workloads.randomCache(layer, DType.BF16, 1);
+        Tensor idx = Workloads.keepIndices(layer, 2);
+        Tensor reference = RowGather.gatherRows(src, idx, Exec.backend(Backend.JAVA))) {
+      double bytes = reference.byteSize();
+      List<Backend> backends = new ArrayList<>(List.of(Backend.JAVA));
+      if (NativeCpu.isAvailable()) {
+        backends.add(Backend.NATIVE);
+      }
+      if (Cuda.isAvailable()) {
+        backends.add(Backend.CUDA);
+      }
+      for (Backend backend : backends) {
+        boolean gpu = backend == Backend.CUDA;
+        try (Tensor s = gpu ? src.to(Device.cuda(0)) : src.view(src.shape());
+            Tensor i = gpu ? idx.to(Device.cuda(0)) : idx.view(idx.shape());
+            Tensor dst = Tensor.allocate(DType.BF16, s.device(), reference.shape())) {
+          double ms = medianMillis(() -> RowGather.gatherRowsInto(s, i, dst, Exec.backend(backend)));
+          long diffs = bitDifferences(reference, dst);
+          out.printf("%-52s %-7s %10.3f %10.2f %s%n", label, backend, ms, bytes / ms / 1e6,
+              diffs == 0 ? "0 (bitwise equal)" : diffs + " elements differ");
+        }
+      }
+    }
+    if (!Cuda.isAvailable()) {
+      out.printf("%-52s %-7s skipped: %s%n", label, "CUDA", Cuda.unavailabilityCause().getMessage());
+    }
+  }
+
+  private static long bitDifferences(Tensor expected, Tensor actual) {
+    short[] a = expected.toBitsArray();
+    short[] b = actual.toBitsArray();
+    long diffs = 0;
+    for (int i = 0; i < a.length; i++) {
+      diffs += a[i] == b[i] ? 0 : 1;
+    }
+    return diffs;
+  }
+
+  private static double medianMillis(Runnable kernel) {
+    kernel.run();
+    double[] ms = new double[RUNS];
+    for (int r = 0; r < RUNS; r++) {
+      long t0 = System.nanoTime();
+      kernel.run();
+      ms[r] = (System.nanoTime() - t0) / 1e6;
+    }
+    Arrays.sort(ms);
+    return ms[RUNS / 2];
+  }
+}

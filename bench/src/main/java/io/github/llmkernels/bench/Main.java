@@ -1,0 +1,34 @@
+package io.github.llmkernels.bench;
+
+import java.util.Arrays;
+
+/**
+ * Command line of the benchmarks jar.
+ *
+ * <pre>
+ *   java -jar llm-kernels-bench.jar info              JVM, native library, CPU variant, CUDA devices
+ *   java -jar llm-kernels-bench.jar demo [--seq N]    each kernel on realistic shapes, every backend
+ *   java -jar llm-kernels-bench.jar jmh [JMH args]    the JMH benchmarks (e.g. jmh GatherBench)
+ * </pre>
+ */
+public final class Main {
+  private Main() {}
+
+  public static void main(String[] args) throws Exception {
+    String command = args.length == 0 ? "demo" : args[0];
+    String[] rest = Arrays.copyOfRange(args, Math.min(1, args.length), args.length);
+    switch (command) {
+      case "info" -> Info.print(System.out);
+      case "demo" -> {
+        Info.print(System.out);
+        System.out.println();
+        Demo.run(System.out, rest);
+      }
+      case "jmh" -> org.openjdk.jmh.Main.main(rest);
+      default -> {
+        System.err.println("usage: llm-kernels-bench (info | demo [--seq N] | jmh [JMH options])");
+        System.exit(2);
+      }
+    }
+  }
+}

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Prepares gpu-bundle/ (gitignored, at the repository root): everything needed to run the GPU
+# tests and benchmarks on a machine with CUDA and an NVIDIA GPU but no Java and no network.
+#
+#   jre/       jlink'd Java runtime (java.base, java.logging, java.xml, java.management, jdk.unsupported, jdk.zipfs)
+#   natives/   libllmkernels.so built for sm_90a only (H100/H200), the JNI glue, libgomp.so.1
+#   lib/       library jar, test classes, JavaCPP, JUnit console launcher, benchmarks jar
+#   torch_baselines.py, run.sh
+#
+# Then, on the GPU machine:  gpu-bundle/run.sh OUT_DIR
+# Environment: LLMK_BUNDLE_ARCHS (default 90a), JAVA_HOME (a JDK with jmods; default: javac's).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+out="$root/gpu-bundle"
+archs=${LLMK_BUNDLE_ARCHS:-90a}
+jdk=${JAVA_HOME:-$(dirname "$(dirname "$(readlink -f "$(command -v javac)")")")}
+console_version=1.14.2
+
+cd "$root"
+echo "== building jars (tests are run on the GPU machine, not here)"
+mvn -B -q -DskipTests package
+mvn -B -q dependency:copy -Dartifact=org.junit.platform:junit-platform-console-standalone:$console_version \
+  -DoutputDirectory="$root/java/target/bundle-deps" -pl java
+mvn -B -q dependency:copy-dependencies -DincludeGroupIds=org.bytedeco -DoutputDirectory="$root/java/target/bundle-deps" -pl java
+
+echo "== natives for sm_$archs only"
+LLMK_CUDA=ON LLMK_CUDA_ARCHS="$archs" LLMK_CUDA_PTX="" \
+  cmake/build-natives.sh "$root/java/target/cmake-bundle" "$root/java/target/native-bundle"
+
+rm -rf "$out"
+mkdir -p "$out/natives" "$out/lib"
+cp java/target/native-bundle/libllmkernels.so java/target/native-bundle/libgomp.so.1 "$out/natives/"
+cp java/target/classes/io/github/llmkernels/internal/linux-x86_64/libjniLlmkNative.so "$out/natives/"
+cp java/target/llm-kernels-*-SNAPSHOT.jar "$out/lib/llm-kernels.jar"
+cp java/target/llm-kernels-*-tests.jar "$out/lib/llm-kernels-tests.jar"
+cp bench/target/llm-kernels-bench.jar "$out/lib/"
+cp java/target/bundle-deps/javacpp-*.jar java/target/bundle-deps/junit-platform-console-standalone-*.jar "$out/lib/"
+cp bench/gpu/torch_baselines.py bench/gpu/run.sh "$out/"
+
+echo "== jlink runtime from $jdk"
+"$jdk/bin/jlink" --module-path "$jdk/jmods" \
+  --add-modules java.base,java.logging,java.xml,java.management,jdk.unsupported,jdk.zipfs \
+  --strip-debug --no-man-pages --no-header-files --compress=2 --output "$out/jre"
+
+bundle=$(du -sb "$out" | cut -f1)
+tracked=$(git ls-files -z | xargs -0 cat | wc -c)
+echo "bundle $((bundle / 1024 / 1024)) MiB + tracked tree $((tracked / 1024)) KiB (limit 64 MiB)"
+if [ $((bundle + tracked)) -gt $((64 * 1024 * 1024)) ]; then
+  echo "FAIL: bundle plus tracked tree exceed 64 MiB"; exit 1
+fi

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Runs on the GPU machine (no Java, no network needed): the whole JUnit suite with the GPU tests,
+# compute-sanitizer on the GPU tests, info, demo, the GPU harness and the PyTorch baselines.
+# Usage: run.sh OUT_DIR   (every result lands there; the exit status is the test suite's)
+set -uo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+out=${1:?usage: run.sh OUT_DIR}
+mkdir -p "$out"
+java=("$here/jre/bin/java" -Dllmkernels.library.path="$here/natives" -Dorg.bytedeco.javacpp.cachedir="$out/.javacpp-cache")
+cp_test="$here/lib/llm-kernels.jar:$here/lib/llm-kernels-tests.jar:$(ls "$here"/lib/javacpp-*.jar | tr '\n' ':')"
+console=$(ls "$here"/lib/junit-platform-console-standalone-*.jar)
+bench=("${java[@]}" -cp "$here/lib/llm-kernels-bench.jar" io.github.llmkernels.bench.Main)
+
+{ nvidia-smi || true; } > "$out/nvidia-smi.txt" 2>&1
+"${bench[@]}" info > "$out/info.txt" 2>&1
+cat "$out/info.txt"
+
+echo "== tests (all, GPU included)"
+"${java[@]}" -jar "$console" execute --class-path "$cp_test" --scan-class-path "$here/lib/llm-kernels-tests.jar" \
+  --reports-dir "$out/junit" --details=tree --disable-banner > "$out/tests.txt" 2>&1
+status=$?
+tail -25 "$out/tests.txt"
+
+if command -v compute-sanitizer >/dev/null 2>&1; then
+  echo "== compute-sanitizer memcheck on the GPU tests"
+  compute-sanitizer --tool memcheck --target-processes all --error-exitcode 99 \
+    "${java[@]}" -jar "$console" execute --class-path "$cp_test" --scan-class-path "$here/lib/llm-kernels-tests.jar" \
+    --include-tag gpu --details=summary --disable-banner > "$out/sanitizer.txt" 2>&1
+  echo "compute-sanitizer exit $?" | tee -a "$out/sanitizer.txt"
+  grep -E 'ERROR SUMMARY|tests (successful|failed)' "$out/sanitizer.txt" || true
+else
+  echo "compute-sanitizer not found" | tee "$out/sanitizer.txt"
+fi
+
+echo "== demo"
+"${bench[@]}" demo --seq 131072 > "$out/demo.txt" 2>&1
+cat "$out/demo.txt"
+echo "== gpubench"
+"${bench[@]}" gpubench > "$out/gpubench.txt" 2>&1
+cat "$out/gpubench.txt"
+echo "== torch baselines"
+python3 "$here/torch_baselines.py" > "$out/torch.txt" 2>&1
+cat "$out/torch.txt"
+exit $status

@@ -5,7 +5,7 @@
  * index leaves dst untouched without a host round trip between the passes. The host then
  * waits for the 8-byte verdict to report the position (one small synchronous copy per call).
  *
- * Copy: one warp per gathered row, 16-byte vector loads when the row and both base pointers
+ * Copy: up to a warp per gathered row, 16-byte vector loads when the row and both base pointers
  * are 16-byte aligned (every F16/BF16 head dim that is a multiple of 8), byte copies otherwise. */
 #include <string>
 
@@ -16,7 +16,6 @@
 namespace {
 
 constexpr int kThreads = 256;
-constexpr int kWarpsPerBlock = kThreads / 32;
 constexpr unsigned long long kAllValid = ~0ull;
 
 __global__ void validate_indices(const int32_t* __restrict__ idx, llmk::GatherShape s, int64_t rows,
@@ -27,19 +26,29 @@ __global__ void validate_indices(const int32_t* __restrict__ idx, llmk::GatherSh
   }
 }
 
+/* lanes_per_row threads (a power of two <= 32) copy one row together, so a 256-byte row
+ * (BF16, d = 128: 16 x 16-byte words) keeps every lane of the warp busy on two rows. */
 template <typename Word>
 __global__ void copy_rows(const unsigned char* __restrict__ src, const int32_t* __restrict__ idx,
                           unsigned char* __restrict__ dst, llmk::GatherShape s, int64_t rows,
-                          const unsigned long long* first_bad) {
+                          int lanes_per_row, const unsigned long long* first_bad) {
   if (*first_bad != kAllValid) return;
-  const int lane = threadIdx.x % 32;
+  const int lane = threadIdx.x % lanes_per_row;
+  const int64_t rows_per_block = blockDim.x / lanes_per_row;
   const int64_t words = s.row_bytes / static_cast<int64_t>(sizeof(Word));
-  for (int64_t r = blockIdx.x * static_cast<int64_t>(kWarpsPerBlock) + threadIdx.x / 32; r < rows;
-       r += static_cast<int64_t>(gridDim.x) * kWarpsPerBlock) {
+  for (int64_t r = blockIdx.x * rows_per_block + threadIdx.x / lanes_per_row; r < rows;
+       r += static_cast<int64_t>(gridDim.x) * rows_per_block) {
     const Word* in = reinterpret_cast<const Word*>(src + llmk::gather_src_offset(s, r, idx[r]));
     Word* out = reinterpret_cast<Word*>(dst + llmk::gather_dst_offset(s, r));
-    for (int64_t w = lane; w < words; w += 32) out[w] = in[w];
+    for (int64_t w = lane; w < words; w += lanes_per_row) out[w] = in[w];
   }
+}
+
+/* Smallest power of two >= words, capped at a warp. */
+int lanes_for(int64_t words) {
+  int lanes = 1;
+  while (lanes < 32 && lanes < words) lanes *= 2;
+  return lanes;
 }
 
 int grid_for(int64_t work_items, int per_block) {
@@ -73,11 +82,13 @@ extern "C" int32_t llmk_kv_gather_rows_cuda(int32_t device, const void* src, con
       LLMK_CUDA_CHECK_LAUNCH("validate_indices");
       const auto* in = static_cast<const unsigned char*>(src);
       auto* out = static_cast<unsigned char*>(dst);
-      const int grid = grid_for(rows, kWarpsPerBlock);
       if (row_bytes % 16 == 0 && aligned16(src) && aligned16(dst)) {
-        copy_rows<uint4><<<grid, kThreads, 0, st>>>(in, idx, out, s, rows, verdict);
+        const int lanes = lanes_for(row_bytes / 16);
+        copy_rows<uint4><<<grid_for(rows, kThreads / lanes), kThreads, 0, st>>>(in, idx, out, s, rows, lanes, verdict);
       } else {
-        copy_rows<unsigned char><<<grid, kThreads, 0, st>>>(in, idx, out, s, rows, verdict);
+        const int lanes = lanes_for(row_bytes);
+        copy_rows<unsigned char><<<grid_for(rows, kThreads / lanes), kThreads, 0, st>>>(in, idx, out, s, rows, lanes,
+                                                                                      verdict);
       }
       LLMK_CUDA_CHECK_LAUNCH("copy_rows");
       unsigned long long first_bad = kAllValid;

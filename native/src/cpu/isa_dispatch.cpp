@@ -11,7 +11,8 @@ namespace llmk {
 namespace {
 
 #define LLMK_ISA_TABLE(ns) \
-  IsaKernels{#ns, ns::f32_to_f16, ns::f16_to_f32, ns::f32_to_bf16, ns::bf16_to_f32}
+  IsaKernels{#ns, ns::f32_to_f16, ns::f16_to_f32, ns::f32_to_bf16, ns::bf16_to_f32, \
+             ns::copy_row_streaming, ns::store_fence}
 
 const IsaKernels kX86_64 = LLMK_ISA_TABLE(x86_64);
 const IsaKernels kAvx2 = LLMK_ISA_TABLE(avx2);

@@ -67,8 +67,7 @@ extern "C" int32_t llmk_kv_gather_rows_cuda(int32_t device, const void* src, con
   return llmk::guarded([&]() -> int32_t {
     const llmk::GatherShape s{B, H, N, K, row_bytes};
     LLMK_TRY_STATUS(llmk::check_gather_args(src, idx, dst, s));
-    if (row_bytes == 0) return LLMK_OK;
-    const int64_t rows = B * H * K;
+    const int64_t rows = B * H * K;  // fits: check_gather_args checked the product
     if (rows == 0) return LLMK_OK;
     LLMK_TRY_STATUS(llmk::use_device(device));
     cudaStream_t st = static_cast<cudaStream_t>(stream);
@@ -82,7 +81,9 @@ extern "C" int32_t llmk_kv_gather_rows_cuda(int32_t device, const void* src, con
       LLMK_CUDA_CHECK_LAUNCH("validate_indices");
       const auto* in = static_cast<const unsigned char*>(src);
       auto* out = static_cast<unsigned char*>(dst);
-      if (row_bytes % 16 == 0 && aligned16(src) && aligned16(dst)) {
+      if (row_bytes == 0) {
+        // d = 0: nothing to copy, but the indices were still validated above.
+      } else if (row_bytes % 16 == 0 && aligned16(src) && aligned16(dst)) {
         const int lanes = lanes_for(row_bytes / 16);
         copy_rows<uint4><<<grid_for(rows, kThreads / lanes), kThreads, 0, st>>>(in, idx, out, s, rows, lanes, verdict);
       } else {

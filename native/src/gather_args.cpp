@@ -15,16 +15,20 @@ int32_t check_gather_args(const void* src, const int32_t* idx, const void* dst,
   if (int32_t rc = require_non_negative(s.row_bytes, "row_bytes")) return rc;
   const int64_t src_dims[] = {s.B, s.H, s.N, s.row_bytes};
   const int64_t dst_dims[] = {s.B, s.H, s.K, s.row_bytes};
-  int64_t src_bytes = 0, dst_bytes = 0;
+  const int64_t idx_dims[] = {s.B, s.H, s.K};
+  int64_t src_bytes = 0, dst_bytes = 0, rows = 0;
   if (int32_t rc = require_product(src_dims, 4, "src bytes", &src_bytes)) return rc;
   if (int32_t rc = require_product(dst_dims, 4, "dst bytes", &dst_bytes)) return rc;
-  if (dst_bytes == 0) return LLMK_OK;  // nothing to read or write; pointers may be null
+  if (int32_t rc = require_product(idx_dims, 3, "idx elements", &rows)) return rc;
+  if (rows == 0) return LLMK_OK;  // nothing to check, read or write; pointers may be null
+  // Indices are checked even when rows are empty (d = 0): every backend must agree on errors.
   if (s.N == 0) {
     return fail(LLMK_ERR_OUT_OF_RANGE, "idx: K = " + std::to_string(s.K) +
                                            " rows requested from a source with N = 0 rows");
   }
-  if (int32_t rc = require_non_null(src, "src")) return rc;
   if (int32_t rc = require_non_null(idx, "idx")) return rc;
+  if (dst_bytes == 0) return LLMK_OK;  // d = 0: only idx is read
+  if (int32_t rc = require_non_null(src, "src")) return rc;
   return require_non_null(dst, "dst");
 }
 

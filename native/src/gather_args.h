@@ -9,7 +9,8 @@
 
 namespace llmk {
 
-/* Checks pointers, non-negative sizes and that every byte count fits int64. */
+/* Checks pointers, non-negative sizes and that every byte count fits int64. On LLMK_OK with
+ * B*H*K > 0 the caller must still validate every index (even when row_bytes is 0). */
 int32_t check_gather_args(const void* src, const int32_t* idx, const void* dst,
                           const GatherShape& s) noexcept;
 

@@ -51,6 +51,10 @@ static void gather_rejects_bad_index_without_writing() {
   EXPECT(llmk_kv_gather_rows_cpu(src.data(), idx, dst.data(), 1, -2, 3, 2, 16) == LLMK_ERR_INVALID_ARGUMENT);
   EXPECT(llmk_kv_gather_rows_cpu(src.data(), idx, dst.data(), 1LL << 40, 1LL << 40, 3, 2, 16) ==
          LLMK_ERR_INVALID_ARGUMENT);
+  // Rows of zero bytes still have their indices checked (every backend agrees on errors).
+  EXPECT(llmk_kv_gather_rows_cpu(src.data(), idx, dst.data(), 1, 2, 3, 2, 0) == LLMK_ERR_OUT_OF_RANGE);
+  const int32_t good[] = {0, 2, 1, 2};
+  EXPECT(llmk_kv_gather_rows_cpu(nullptr, good, nullptr, 1, 2, 3, 2, 0) == LLMK_OK);
 }
 
 static void every_cpu_variant_converts_identically() {

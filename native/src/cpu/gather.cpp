@@ -20,8 +20,7 @@ extern "C" int32_t llmk_kv_gather_rows_cpu(const void* src, const int32_t* idx, 
   return llmk::guarded([&]() -> int32_t {
     const llmk::GatherShape s{B, H, N, K, row_bytes};
     if (int32_t rc = llmk::check_gather_args(src, idx, dst, s)) return rc;
-    if (row_bytes == 0) return LLMK_OK;
-    const int64_t rows = B * H * K;  // fits: check_gather_args bounded rows * row_bytes
+    const int64_t rows = B * H * K;  // fits: check_gather_args checked the product
     if (rows == 0) return LLMK_OK;
 
     int64_t first_bad = rows;  // lowest flat position holding an invalid index
@@ -30,6 +29,7 @@ extern "C" int32_t llmk_kv_gather_rows_cpu(const void* src, const int32_t* idx, 
       if (!llmk::gather_index_valid(s, idx[r]) && r < first_bad) first_bad = r;
     }
     if (first_bad < rows) return llmk::fail_gather_index(s, first_bad, idx[first_bad]);
+    if (row_bytes == 0) return LLMK_OK;
 
     const auto* in = static_cast<const unsigned char*>(src);
     auto* out = static_cast<unsigned char*>(dst);

@@ -40,4 +40,11 @@ public final class Check {
           + ", got shape " + Shapes.format(t.shape()));
     }
   }
+
+  /** Rejects outputs that share memory with an input (results would depend on the order of work). */
+  public static void noOverlap(String name, Tensor t, String otherName, Tensor other) {
+    if (t.overlaps(other)) {
+      throw new IllegalArgumentException(name + " must not overlap " + otherName + " in memory");
+    }
+  }
 }

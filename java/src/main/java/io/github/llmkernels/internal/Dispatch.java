@@ -6,6 +6,7 @@ import io.github.llmkernels.runtime.Cuda;
 import io.github.llmkernels.runtime.CudaStream;
 import io.github.llmkernels.runtime.Exec;
 import io.github.llmkernels.tensor.Device;
+import java.lang.ref.Reference;
 
 /**
  * Chooses the backend for one call from where its tensors live and what is loaded.
@@ -52,6 +53,18 @@ public final class Dispatch {
         return Backend.NATIVE;
       default:
         return NativeApi.isLoaded() && allHaveAddresses(operands) ? Backend.NATIVE : Backend.JAVA;
+    }
+  }
+
+  /**
+   * Keeps the operands' tensors reachable until this point: call it in a finally block after a
+   * native call, or the JIT may consider a tensor dead once its address was read and its
+   * Cleaner may free the memory while the kernel still uses it.
+   */
+  public static void keepAlive(Operand... operands) {
+    Reference.reachabilityFence(operands);
+    for (Operand o : operands) {
+      Reference.reachabilityFence(o.tensor());
     }
   }
 

@@ -18,7 +18,8 @@ import io.github.llmkernels.tensor.Tensor;
  * outside [0, N = 4096)}, and dst is left untouched, on every backend.
  *
  * <p>Requirements: src, idx and dst contiguous and on one device; src and dst of one dtype
- * (F32, F16 or BF16); idx I32. The CUDA backend validates on the device and waits for its 8-byte
+ * (F32, F16 or BF16); idx I32; dst must not overlap src or idx (in-place compaction is a
+ * separate operation). The CUDA backend validates on the device and waits for its 8-byte
  * verdict, so the call returns after the gather completed.
  */
 public final class RowGather {
@@ -39,6 +40,8 @@ public final class RowGather {
    * @return dst (B, H, K, d), same dtype and device as src
    */
   public static Tensor gatherRows(Tensor src, Tensor idx, Exec exec) {
+    // Devices and backend first: a mixed-device call must fail as such, before any allocation.
+    Dispatch.select(OP, exec, Operand.of("src", src), Operand.of("idx", idx));
     checkShapes(src, idx);
     Tensor dst = Tensor.allocate(src.dtype(), src.device(), src.shape(0), src.shape(1), idx.shape(2), src.shape(3));
     try {
@@ -58,7 +61,8 @@ public final class RowGather {
    * @param dst (B, H, K, d), dtype of src; untouched if any index is invalid
    */
   public static void gatherRowsInto(Tensor src, Tensor idx, Tensor dst, Exec exec) {
-    Backend backend = Dispatch.select(OP, exec, Operand.of("src", src), Operand.of("idx", idx), Operand.of("dst", dst));
+    Operand[] operands = {Operand.of("src", src), Operand.of("idx", idx), Operand.of("dst", dst)};
+    Backend backend = Dispatch.select(OP, exec, operands);
     checkShapes(src, idx);
     Check.rank("dst", dst, 4, "(B, H, K, d)");
     Check.sameDType("dst", dst, "src", src);
@@ -67,18 +71,24 @@ public final class RowGather {
     Check.dim("dst", dst, 2, idx.shape(2), "K (from idx)");
     Check.dim("dst", dst, 3, src.shape(3), "d (from src)");
     dst.requireContiguous("dst");
+    Check.noOverlap("dst", dst, "src", src);
+    Check.noOverlap("dst", dst, "idx", idx);
 
     long b = src.shape(0);
     long h = src.shape(1);
     long n = src.shape(2);
     long k = idx.shape(2);
     long rowBytes = src.shape(3) * src.dtype().byteSize();
-    switch (backend) {
-      case JAVA -> RowGatherRef.gatherRows(src, idx, dst);
-      case NATIVE -> NativeApi.gatherRowsCpu(src.address(), idx.address(), dst.address(), b, h, n, k, rowBytes);
-      case CUDA -> NativeApi.gatherRowsCuda(src.device().index(), src.address(), idx.address(), dst.address(), b, h, n,
-          k, rowBytes, exec.stream() == null ? 0 : exec.stream().handle());
-      default -> throw new IllegalStateException("unresolved backend " + backend);
+    try {
+      switch (backend) {
+        case JAVA -> RowGatherRef.gatherRows(src, idx, dst);
+        case NATIVE -> NativeApi.gatherRowsCpu(src.address(), idx.address(), dst.address(), b, h, n, k, rowBytes);
+        case CUDA -> NativeApi.gatherRowsCuda(src.device().index(), src.address(), idx.address(), dst.address(), b, h,
+            n, k, rowBytes, exec.stream() == null ? 0 : exec.stream().handle());
+        default -> throw new IllegalStateException("unresolved backend " + backend);
+      }
+    } finally {
+      Dispatch.keepAlive(operands);
     }
   }
 

@@ -36,8 +36,7 @@ final class HostMemory extends Memory {
       long address = NativeApi.hostAlloc(bytes);
       return new HostMemory(bytes, views(address, bytes), address, () -> NativeApi.hostFree(address), null);
     }
-    int n = (int) ((bytes + CHUNK_MASK) >>> CHUNK_SHIFT);
-    ByteBuffer[] chunks = new ByteBuffer[Math.max(n, 1)];
+    ByteBuffer[] chunks = new ByteBuffer[chunkCount(bytes)];
     for (int i = 0; i < chunks.length; i++) {
       long len = Math.min(CHUNK_BYTES, bytes - ((long) i << CHUNK_SHIFT));
       chunks[i] = ByteBuffer.allocateDirect((int) Math.max(len, 0)).order(ByteOrder.LITTLE_ENDIAN);
@@ -57,9 +56,16 @@ final class HostMemory extends Memory {
     return new HostMemory(bytes, views(address, bytes), address, null, keepAlive);
   }
 
+  /** Number of 2^30-byte chunks (at least 1) viewing bytes; the array index must fit an int. */
+  private static int chunkCount(long bytes) {
+    if (bytes > ((long) Integer.MAX_VALUE - 1) << CHUNK_SHIFT) {
+      throw new IllegalArgumentException("host memory of " + bytes + " bytes is beyond the 2^61-byte limit");
+    }
+    return (int) Math.max(1, (bytes + CHUNK_MASK) >>> CHUNK_SHIFT);
+  }
+
   private static ByteBuffer[] views(long address, long bytes) {
-    int n = (int) ((bytes + CHUNK_MASK) >>> CHUNK_SHIFT);
-    ByteBuffer[] chunks = new ByteBuffer[Math.max(n, 1)];
+    ByteBuffer[] chunks = new ByteBuffer[chunkCount(bytes)];
     for (int i = 0; i < chunks.length; i++) {
       long offset = (long) i << CHUNK_SHIFT;
       long len = Math.max(0, Math.min(CHUNK_BYTES, bytes - offset));

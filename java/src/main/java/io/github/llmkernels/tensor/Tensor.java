@@ -4,6 +4,7 @@ import io.github.llmkernels.internal.NativeApi;
 import io.github.llmkernels.internal.RawMemory;
 import io.github.llmkernels.runtime.Cuda;
 import io.github.llmkernels.runtime.CudaStream;
+import java.lang.ref.Reference;
 import java.nio.ByteBuffer;
 import java.util.Arrays;
 import java.util.Objects;
@@ -32,6 +33,7 @@ public final class Tensor implements AutoCloseable {
   private final long[] shape;
   private final long[] strides;
   private final long numel;
+  private final long byteSize;
   private final boolean contiguous;
   private final AtomicBoolean closed = new AtomicBoolean();
 
@@ -43,6 +45,7 @@ public final class Tensor implements AutoCloseable {
     this.shape = shape.clone();
     this.strides = strides.clone();
     this.numel = Shapes.numel(this.shape);
+    this.byteSize = Shapes.byteSize(numel, dtype);
     if (this.shape.length != this.strides.length) {
       throw new IllegalArgumentException(
           "strides " + Arrays.toString(strides) + " must have one entry per dimension of shape " + Shapes.format(shape));
@@ -97,13 +100,18 @@ public final class Tensor implements AutoCloseable {
   /** Zero-filled contiguous tensor. */
   public static Tensor zeros(DType dtype, Device device, long... shape) {
     Tensor t = allocate(dtype, device, shape);
-    if (device.isCuda()) {
-      NativeApi.cudaMemset(device.index(), t.address(), 0, t.byteSize(), 0);
-      NativeApi.cudaStreamSynchronize(device.index(), 0);
-    } else {
-      ((HostMemory) t.memory).zero(0, t.byteSize());
+    try {
+      if (device.isCuda()) {
+        NativeApi.cudaMemset(device.index(), t.address(), 0, t.byteSize(), 0);
+        NativeApi.cudaStreamSynchronize(device.index(), 0);
+      } else {
+        ((HostMemory) t.memory).zero(0, t.byteSize());
+      }
+      return t;
+    } catch (RuntimeException e) {
+      t.close();
+      throw e;
     }
-    return t;
   }
 
   /** F32 host tensor holding a copy of data. */
@@ -186,6 +194,10 @@ public final class Tensor implements AutoCloseable {
     if (!direct.isDirect()) {
       throw new IllegalArgumentException("buffer must be a direct ByteBuffer (heap buffers move in memory)");
     }
+    if (direct.isReadOnly()) {
+      throw new IllegalArgumentException("buffer must be writable: kernels write through raw addresses, "
+          + "so read-only buffers are not accepted");
+    }
     HostMemory m = HostMemory.borrow(direct);
     return new Tensor(m, false, 0, dtype, shape, Shapes.contiguousStrides(shape));
   }
@@ -256,9 +268,9 @@ public final class Tensor implements AutoCloseable {
     return numel;
   }
 
-  /** numel x element size (the bytes a contiguous copy would hold). */
+  /** numel x element size (the bytes a contiguous copy would hold; overflow-checked at creation). */
   public long byteSize() {
-    return numel * dtype.byteSize();
+    return byteSize;
   }
 
   /** Row-major with no gaps; kernels that need it check with {@link #requireContiguous}. */
@@ -291,6 +303,40 @@ public final class Tensor implements AutoCloseable {
   public long address() {
     requireOpen("tensor");
     return memory.address() + byteOffset;
+  }
+
+  /**
+   * True if the byte ranges spanned by the two tensors may share memory (same allocation, or
+   * borrowed ranges whose addresses intersect, on the same device). Conservative for strided
+   * views: spans are compared, not individual elements.
+   */
+  public boolean overlaps(Tensor other) {
+    requireOpen("tensor");
+    other.requireOpen("other");
+    if (numel == 0 || other.numel == 0 || !memory.device.equals(other.memory.device)) {
+      return false;
+    }
+    long start;
+    long otherStart;
+    if (memory == other.memory) {
+      start = byteOffset;
+      otherStart = other.byteOffset;
+    } else if (hasAddress() && other.hasAddress()) {
+      start = address();
+      otherStart = other.address();
+    } else {
+      return false; // distinct JDK-allocated buffers never alias
+    }
+    return start < otherStart + other.spanBytes() && otherStart < start + spanBytes();
+  }
+
+  /** Bytes from the first to one past the last element this tensor can touch. */
+  private long spanBytes() {
+    long last = 0;
+    for (int i = 0; i < shape.length; i++) {
+      last += (shape[i] - 1) * strides[i];
+    }
+    return (last + 1) * dtype.byteSize();
   }
 
   /** True if a native kernel can address this tensor (device, or host with a raw address). */
@@ -412,6 +458,8 @@ public final class Tensor implements AutoCloseable {
 
   /** Copies {@code count} contiguous elements from src (same dtype, both on the host). */
   public void copyElements(Tensor src, long srcIndex, long dstIndex, long count) {
+    src.requireOpen("src");
+    requireOpen("dst");
     if (src.dtype != dtype) {
       throw new IllegalArgumentException("src dtype " + src.dtype + " must equal " + dtype);
     }
@@ -485,6 +533,14 @@ public final class Tensor implements AutoCloseable {
   /** A contiguous copy on the given device (synchronous). */
   public Tensor to(Device device) {
     requireOpen("tensor");
+    if (!contiguous && memory.device.isCuda() != device.isCuda()) {
+      if (memory.device.isCuda()) {
+        throw new IllegalArgumentException("a strided device tensor must be made contiguous on its device first");
+      }
+      try (Tensor packed = contiguous()) { // gather on the host, then one transfer
+        return packed.to(device);
+      }
+    }
     Tensor out = allocate(dtype, device, shape);
     try {
       out.copyFrom(this);
@@ -522,16 +578,33 @@ public final class Tensor implements AutoCloseable {
       throw new IllegalArgumentException("copy needs equal dtype and shape: src " + src.dtype + Shapes.format(src.shape)
           + ", dst " + dtype + Shapes.format(shape));
     }
-    boolean srcCuda = src.memory.device.isCuda();
-    boolean dstCuda = memory.device.isCuda();
-    if (!srcCuda && !dstCuda) {
-      copyHost(src);
+    if (overlaps(src)) {
+      if (memory == src.memory && byteOffset == src.byteOffset && Arrays.equals(strides, src.strides)) {
+        return; // copying a tensor onto itself
+      }
+      try (Tensor staged = src.contiguous()) { // memmove semantics: read everything first
+        copy(staged, stream, true);
+      }
       return;
     }
-    src.requireContiguous("src");
-    requireContiguous("dst");
-    int kind = srcCuda && dstCuda ? NativeApi.D2D : srcCuda ? NativeApi.D2H : NativeApi.H2D;
-    NativeApi.cudaMemcpy(address(), src.address(), byteSize(), kind, stream == null ? 0 : stream.handle(), synchronize);
+    try {
+      boolean srcCuda = src.memory.device.isCuda();
+      boolean dstCuda = memory.device.isCuda();
+      if (!srcCuda && !dstCuda) {
+        copyHost(src);
+        return;
+      }
+      src.requireContiguous("src");
+      requireContiguous("dst");
+      int kind = srcCuda && dstCuda ? NativeApi.D2D : srcCuda ? NativeApi.D2H : NativeApi.H2D;
+      NativeApi.cudaMemcpy(address(), src.address(), byteSize(), kind, stream == null ? 0 : stream.handle(),
+          synchronize);
+    } finally {
+      // The native call reads raw addresses: neither tensor may become unreachable (and have its
+      // memory freed by the Cleaner) before it returns.
+      Reference.reachabilityFence(src);
+      Reference.reachabilityFence(this);
+    }
   }
 
   private void copyHost(Tensor src) {
@@ -565,8 +638,9 @@ public final class Tensor implements AutoCloseable {
     requireDType("target", target, DType.F32, DType.F16, DType.BF16);
     requireDType("tensor", dtype, DType.F32, DType.F16, DType.BF16);
     Tensor src = memory.device.isCuda() || !contiguous ? to(Device.CPU) : this;
+    Tensor out = null;
     try {
-      Tensor out = allocate(target, Device.CPU, shape);
+      out = allocate(target, Device.CPU, shape);
       boolean oneSideF32 = (dtype == DType.F32) != (target == DType.F32);
       if (oneSideF32 && NativeApi.isLoaded() && src.hasAddress() && out.hasAddress()) {
         NativeApi.convertCpu(src.address(), dtype.code(), out.address(), target.code(), numel);
@@ -575,8 +649,14 @@ public final class Tensor implements AutoCloseable {
           out.setDouble(i, src.getDouble(i));
         }
       }
-      return out;
+      Tensor result = out;
+      out = null;
+      return result;
     } finally {
+      if (out != null) {
+        out.close(); // failed part-way
+      }
+      Reference.reachabilityFence(src);
       if (src != this) {
         src.close();
       }

@@ -116,52 +116,41 @@ public final class Tensor implements AutoCloseable {
 
   /** F32 host tensor holding a copy of data. */
   public static Tensor of(float[] data, long... shape) {
-    Tensor t = allocateFor(DType.F32, data.length, shape);
-    HostMemory m = t.host();
-    for (int i = 0; i < data.length; i++) {
-      m.putFloat(4L * i, data[i]);
-    }
-    return t;
+    return hostCopy(DType.F32, data.length, shape, (m, i) -> m.putFloat(4L * i, data[i]));
   }
 
   /** I32 host tensor holding a copy of data. */
   public static Tensor of(int[] data, long... shape) {
-    Tensor t = allocateFor(DType.I32, data.length, shape);
-    HostMemory m = t.host();
-    for (int i = 0; i < data.length; i++) {
-      m.putInt(4L * i, data[i]);
-    }
-    return t;
+    return hostCopy(DType.I32, data.length, shape, (m, i) -> m.putInt(4L * i, data[i]));
   }
 
   /** I64 host tensor holding a copy of data. */
   public static Tensor of(long[] data, long... shape) {
-    Tensor t = allocateFor(DType.I64, data.length, shape);
-    HostMemory m = t.host();
-    for (int i = 0; i < data.length; i++) {
-      m.putLong(8L * i, data[i]);
-    }
-    return t;
+    return hostCopy(DType.I64, data.length, shape, (m, i) -> m.putLong(8L * i, data[i]));
   }
 
   /** Host tensor of a 16-bit dtype (F16, BF16 or U16) holding a copy of the raw bits. */
   public static Tensor ofBits(short[] bits, DType dtype, long... shape) {
     requireDType("bits", dtype, DType.F16, DType.BF16, DType.U16);
-    Tensor t = allocateFor(dtype, bits.length, shape);
-    HostMemory m = t.host();
-    for (int i = 0; i < bits.length; i++) {
-      m.putShort(2L * i, bits[i]);
-    }
-    return t;
+    return hostCopy(dtype, bits.length, shape, (m, i) -> m.putShort(2L * i, bits[i]));
   }
 
   /** Host tensor of an 8-bit dtype (I8 or U8) holding a copy of data. */
   public static Tensor of(byte[] data, DType dtype, long... shape) {
     requireDType("data", dtype, DType.I8, DType.U8);
-    Tensor t = allocateFor(dtype, data.length, shape);
+    return hostCopy(dtype, data.length, shape, (m, i) -> m.putByte(i, data[i]));
+  }
+
+  /** Writes element i of a Java array into freshly allocated host memory. */
+  private interface ElementWriter {
+    void write(HostMemory memory, int i);
+  }
+
+  private static Tensor hostCopy(DType dtype, int length, long[] shape, ElementWriter writer) {
+    Tensor t = allocateFor(dtype, length, shape);
     HostMemory m = t.host();
-    for (int i = 0; i < data.length; i++) {
-      m.putByte(i, data[i]);
+    for (int i = 0; i < length; i++) {
+      writer.write(m, i);
     }
     return t;
   }

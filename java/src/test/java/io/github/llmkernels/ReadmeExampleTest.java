@@ -1,0 +1,39 @@
+package io.github.llmkernels;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+
+import io.github.llmkernels.kvcache.RowGather;
+import io.github.llmkernels.runtime.Cuda;
+import io.github.llmkernels.runtime.CudaStream;
+import io.github.llmkernels.runtime.Exec;
+import io.github.llmkernels.runtime.NativeCpu;
+import io.github.llmkernels.tensor.DType;
+import io.github.llmkernels.tensor.Device;
+import io.github.llmkernels.tensor.Tensor;
+import org.junit.jupiter.api.Test;
+
+/** The README's quickstart, kept compiling and running (update both together). */
+class ReadmeExampleTest {
+
+  @Test
+  void quickstartRuns() {
+    // Keep 2 of 4 cached tokens per head: dst[b, h, k, :] = src[b, h, idx[b, h, k], :]
+    try (Tensor cache = Tensor.fromFloats(new float[1 * 2 * 4 * 8], DType.BF16, 1, 2, 4, 8);
+        Tensor keep = Tensor.of(new int[] {0, 3, 1, 2}, 1, 2, 2);
+        Tensor kept = RowGather.gatherRows(cache, keep)) { // AUTO: NATIVE here
+      System.out.println(kept + " on " + (NativeCpu.isAvailable() ? NativeCpu.variant() : "java"));
+      assertArrayEquals(new long[] {1, 2, 2, 8}, kept.shape());
+    }
+
+    // On a GPU: same call, device tensors, optional stream; Cuda.isAvailable() says why not.
+    if (Cuda.isAvailable()) {
+      try (Tensor src = Tensor.zeros(DType.BF16, Device.cuda(0), 1, 8, 4096, 128);
+          Tensor host = Tensor.of(new int[8 * 16], 1, 8, 16);
+          Tensor idx = host.to(Device.cuda(0));
+          CudaStream stream = CudaStream.create(0);
+          Tensor out = RowGather.gatherRows(src, idx, Exec.stream(stream))) {
+        assertArrayEquals(new long[] {1, 8, 16, 128}, out.shape());
+      }
+    }
+  }
+}

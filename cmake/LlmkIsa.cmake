@@ -6,9 +6,12 @@
 # too, and then crash with SIGILL on older CPUs. After building, check-isa-objects.cmake fails
 # the build if a variant object defines a weak symbol outside llmk::<variant>.
 set(LLMK_ISA_VARIANTS x86_64 avx2 avx512)
+# Exactly the features cpu/isa_dispatch.cpp checks before choosing a variant (no -march=...:
+# that would also allow BMI, LZCNT, MOVBE... which the run-time check does not guarantee).
 set(LLMK_ISA_FLAGS_x86_64 -march=x86-64 -mtune=generic)
-set(LLMK_ISA_FLAGS_avx2 -march=haswell -mtune=generic)
-set(LLMK_ISA_FLAGS_avx512 -march=skylake-avx512 -mtune=generic -mprefer-vector-width=512)
+set(LLMK_ISA_FLAGS_avx2 -march=x86-64 -mtune=generic -mavx2 -mfma -mf16c)
+set(LLMK_ISA_FLAGS_avx512 -march=x86-64 -mtune=generic -mavx2 -mfma -mf16c -mavx512f -mavx512bw -mavx512vl
+    -mavx512dq -mprefer-vector-width=512)
 
 function(llmk_add_isa_variants target)
   set(objects "")

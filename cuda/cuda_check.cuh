@@ -12,7 +12,8 @@
 
 namespace llmk {
 
-inline int32_t fail_cuda(cudaError_t err, const char* what, const char* file, int line) noexcept {
+/* Builds a message (may throw std::bad_alloc): use inside guarded() only. */
+inline int32_t fail_cuda(cudaError_t err, const char* what, const char* file, int line) {
   const char* slash = std::strrchr(file, '/');
   file = slash ? slash + 1 : file;  // the build machine's paths mean nothing to a user
   return fail(err == cudaErrorMemoryAllocation ? LLMK_ERR_OUT_OF_MEMORY : LLMK_ERR_CUDA,
@@ -20,8 +21,26 @@ inline int32_t fail_cuda(cudaError_t err, const char* what, const char* file, in
                   cudaGetErrorString(err) + ") at " + file + ":" + std::to_string(line));
 }
 
-/* Makes `device` current for this thread, validating the ordinal first. */
-int32_t use_device(int32_t device) noexcept;
+/*
+ * Makes `device` current for this thread for the lifetime of the guard, validating the ordinal
+ * first, and restores the caller's device afterwards: the current device is shared with every
+ * other CUDA user in the process (PyTorch, ...), so the library must not change it behind
+ * their back. enter() also clears a stale, non-sticky error left by earlier CUDA work on this
+ * thread, so that launch checks report this call's failures only.
+ */
+class DeviceGuard {
+ public:
+  DeviceGuard() = default;
+  DeviceGuard(const DeviceGuard&) = delete;
+  DeviceGuard& operator=(const DeviceGuard&) = delete;
+  ~DeviceGuard() {
+    if (previous_ >= 0) cudaSetDevice(previous_);
+  }
+  int32_t enter(int32_t device);
+
+ private:
+  int previous_ = -1;  // device to restore, or -1 when nothing was switched
+};
 
 }  // namespace llmk
 

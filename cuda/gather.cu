@@ -3,7 +3,8 @@
  * Pass 1 (validate_indices) records the lowest flat position of an invalid index with
  * atomicMin. Pass 2 (copy_rows) reads that verdict and does nothing if it is set, so a bad
  * index leaves dst untouched without a host round trip between the passes. The host then
- * waits for the 8-byte verdict to report the position (one small synchronous copy per call).
+ * waits for the 16-byte verdict to report the position (one small synchronous copy per call).
+ * The copy re-checks each index it uses, so a concurrent change of idx is reported, not fatal.
  *
  * Copy: up to a warp per gathered row, 16-byte vector loads when the row and both base pointers
  * are 16-byte aligned (every F16/BF16 head dim that is a multiple of 8), byte copies otherwise. */
@@ -17,28 +18,39 @@ namespace {
 
 constexpr int kThreads = 256;
 constexpr unsigned long long kAllValid = ~0ull;
+// Verdict slots: lowest position found invalid by validation, and by the copy (idx changed).
+constexpr int kFirstInvalid = 0;
+constexpr int kFirstChanged = 1;
+constexpr int kVerdictSlots = 2;
 
 __global__ void validate_indices(const int32_t* __restrict__ idx, llmk::GatherShape s, int64_t rows,
-                                 unsigned long long* first_bad) {
+                                 unsigned long long* verdict) {
   for (int64_t r = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; r < rows;
        r += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    if (!llmk::gather_index_valid(s, idx[r])) atomicMin(first_bad, static_cast<unsigned long long>(r));
+    if (!llmk::gather_index_valid(s, idx[r])) atomicMin(&verdict[kFirstInvalid], static_cast<unsigned long long>(r));
   }
 }
 
 /* lanes_per_row threads (a power of two <= 32) copy one row together, so a 256-byte row
  * (BF16, d = 128: 16 x 16-byte words) keeps every lane of the warp busy on two rows. */
 template <typename Word>
-__global__ void copy_rows(const unsigned char* __restrict__ src, const int32_t* __restrict__ idx,
+__global__ void copy_rows(const unsigned char* __restrict__ src, const int32_t* idx,
                           unsigned char* __restrict__ dst, llmk::GatherShape s, int64_t rows,
-                          int lanes_per_row, const unsigned long long* first_bad) {
-  if (*first_bad != kAllValid) return;
+                          int lanes_per_row, unsigned long long* verdict) {
+  if (verdict[kFirstInvalid] != kAllValid) return;
   const int lane = threadIdx.x % lanes_per_row;
   const int64_t rows_per_block = blockDim.x / lanes_per_row;
   const int64_t words = s.row_bytes / static_cast<int64_t>(sizeof(Word));
   for (int64_t r = blockIdx.x * rows_per_block + threadIdx.x / lanes_per_row; r < rows;
        r += static_cast<int64_t>(gridDim.x) * rows_per_block) {
-    const Word* in = reinterpret_cast<const Word*>(src + llmk::gather_src_offset(s, r, idx[r]));
+    // Re-checked at use (one volatile load): if idx changed after validation, skip the row and
+    // report it rather than read outside src, which would poison the whole CUDA context.
+    const int32_t index = *reinterpret_cast<const volatile int32_t*>(idx + r);
+    if (!llmk::gather_index_valid(s, index)) {
+      if (lane == 0) atomicMin(&verdict[kFirstChanged], static_cast<unsigned long long>(r));
+      continue;
+    }
+    const Word* in = reinterpret_cast<const Word*>(src + llmk::gather_src_offset(s, r, index));
     Word* out = reinterpret_cast<Word*>(dst + llmk::gather_dst_offset(s, r));
     for (int64_t w = lane; w < words; w += lanes_per_row) out[w] = in[w];
   }
@@ -69,14 +81,16 @@ extern "C" int32_t llmk_kv_gather_rows_cuda(int32_t device, const void* src, con
     LLMK_TRY_STATUS(llmk::check_gather_args(src, idx, dst, s));
     const int64_t rows = B * H * K;  // fits: check_gather_args checked the product
     if (rows == 0) return LLMK_OK;
-    LLMK_TRY_STATUS(llmk::use_device(device));
+    llmk::DeviceGuard guard;
+    LLMK_TRY_STATUS(guard.enter(device));
     cudaStream_t st = static_cast<cudaStream_t>(stream);
 
     unsigned long long* verdict = nullptr;
-    LLMK_CUDA_TRY(cudaMallocAsync(reinterpret_cast<void**>(&verdict), sizeof(*verdict), st));
+    const size_t verdict_bytes = kVerdictSlots * sizeof(unsigned long long);
+    LLMK_CUDA_TRY(cudaMallocAsync(reinterpret_cast<void**>(&verdict), verdict_bytes, st));
     // From here on the verdict buffer must be freed on every path.
     auto run = [&]() -> int32_t {
-      LLMK_CUDA_TRY(cudaMemsetAsync(verdict, 0xff, sizeof(*verdict), st));
+      LLMK_CUDA_TRY(cudaMemsetAsync(verdict, 0xff, verdict_bytes, st));
       validate_indices<<<grid_for(rows, kThreads), kThreads, 0, st>>>(idx, s, rows, verdict);
       LLMK_CUDA_CHECK_LAUNCH("validate_indices");
       const auto* in = static_cast<const unsigned char*>(src);
@@ -92,14 +106,18 @@ extern "C" int32_t llmk_kv_gather_rows_cuda(int32_t device, const void* src, con
                                                                                       verdict);
       }
       LLMK_CUDA_CHECK_LAUNCH("copy_rows");
-      unsigned long long first_bad = kAllValid;
-      LLMK_CUDA_TRY(cudaMemcpyAsync(&first_bad, verdict, sizeof(first_bad), cudaMemcpyDeviceToHost, st));
+      unsigned long long host_verdict[kVerdictSlots];
+      LLMK_CUDA_TRY(cudaMemcpyAsync(host_verdict, verdict, verdict_bytes, cudaMemcpyDeviceToHost, st));
       LLMK_CUDA_TRY(cudaStreamSynchronize(st));
-      if (first_bad != kAllValid) {
-        int32_t value = 0;
-        const int64_t pos = static_cast<int64_t>(first_bad);
-        LLMK_CUDA_TRY(cudaMemcpy(&value, idx + pos, sizeof(value), cudaMemcpyDeviceToHost));
+      if (host_verdict[kFirstInvalid] != kAllValid) {
+        const int64_t pos = static_cast<int64_t>(host_verdict[kFirstInvalid]);
+        int32_t value = 0;  // read back on the same stream, ordered after the kernels
+        LLMK_CUDA_TRY(cudaMemcpyAsync(&value, idx + pos, sizeof(value), cudaMemcpyDeviceToHost, st));
+        LLMK_CUDA_TRY(cudaStreamSynchronize(st));
         return llmk::fail_gather_index(s, pos, value);
+      }
+      if (host_verdict[kFirstChanged] != kAllValid) {
+        return llmk::fail_gather_index_changed(s, static_cast<int64_t>(host_verdict[kFirstChanged]));
       }
       return LLMK_OK;
     };

@@ -9,7 +9,8 @@
 
 namespace llmk {
 
-int32_t use_device(int32_t device) noexcept {
+namespace {
+int32_t check_ordinal(int32_t device) {
   int count = 0;
   LLMK_CUDA_TRY(cudaGetDeviceCount(&count));
   if (device < 0 || device >= count) {
@@ -17,7 +18,19 @@ int32_t use_device(int32_t device) noexcept {
                                                " does not exist (device count " +
                                                std::to_string(count) + ")");
   }
-  LLMK_CUDA_TRY(cudaSetDevice(device));
+  return LLMK_OK;
+}
+}  // namespace
+
+int32_t DeviceGuard::enter(int32_t device) {
+  (void)cudaGetLastError();  // drop a stale non-sticky error from earlier work on this thread
+  LLMK_TRY_STATUS(check_ordinal(device));
+  int current = 0;
+  LLMK_CUDA_TRY(cudaGetDevice(&current));
+  if (current != device) {
+    LLMK_CUDA_TRY(cudaSetDevice(device));
+    previous_ = current;
+  }
   return LLMK_OK;
 }
 
@@ -49,7 +62,7 @@ int32_t llmk_cuda_device_info(int32_t device, char* name_out, int32_t name_capac
   return llmk::guarded([&]() -> int32_t {
     LLMK_TRY_STATUS(llmk::require_non_null(name_out, "name_out"));
     if (name_capacity < 1) return llmk::fail(LLMK_ERR_INVALID_ARGUMENT, "name_capacity must be >= 1");
-    LLMK_TRY_STATUS(llmk::use_device(device));
+    LLMK_TRY_STATUS(llmk::check_ordinal(device));  // properties need no context on the device
     cudaDeviceProp prop;
     LLMK_CUDA_TRY(cudaGetDeviceProperties(&prop, device));
     std::strncpy(name_out, prop.name, static_cast<size_t>(name_capacity - 1));
@@ -72,7 +85,8 @@ int32_t llmk_cuda_malloc(int32_t device, int64_t bytes, void** out) noexcept {
     LLMK_TRY_STATUS(llmk::require_non_null(out, "out"));
     LLMK_TRY_STATUS(llmk::require_non_negative(bytes, "bytes"));
     *out = nullptr;
-    LLMK_TRY_STATUS(llmk::use_device(device));
+    llmk::DeviceGuard guard;
+    LLMK_TRY_STATUS(guard.enter(device));
     // cudaMalloc(0) returns a null pointer; allocate one byte so every tensor has an address.
     LLMK_CUDA_TRY(cudaMalloc(out, static_cast<size_t>(bytes > 0 ? bytes : 1)));
     return LLMK_OK;
@@ -82,13 +96,14 @@ int32_t llmk_cuda_malloc(int32_t device, int64_t bytes, void** out) noexcept {
 int32_t llmk_cuda_free(int32_t device, void* ptr) noexcept {
   return llmk::guarded([&]() -> int32_t {
     if (!ptr) return LLMK_OK;
-    LLMK_TRY_STATUS(llmk::use_device(device));
+    llmk::DeviceGuard guard;
+    LLMK_TRY_STATUS(guard.enter(device));
     LLMK_CUDA_TRY(cudaFree(ptr));
     return LLMK_OK;
   });
 }
 
-int32_t llmk_cuda_memcpy(void* dst, const void* src, int64_t bytes, int32_t kind, void* stream,
+int32_t llmk_cuda_memcpy(int32_t device, void* dst, const void* src, int64_t bytes, int32_t kind, void* stream,
                          int32_t synchronize) noexcept {
   return llmk::guarded([&]() -> int32_t {
     LLMK_TRY_STATUS(llmk::require_non_negative(bytes, "bytes"));
@@ -100,6 +115,8 @@ int32_t llmk_cuda_memcpy(void* dst, const void* src, int64_t bytes, int32_t kind
     if (kind < 0 || kind > 3) {
       return llmk::fail(LLMK_ERR_INVALID_ARGUMENT, "kind must be 0..3, got " + std::to_string(kind));
     }
+    llmk::DeviceGuard guard;  // a null stream means the legacy stream of *this* device
+    LLMK_TRY_STATUS(guard.enter(device));
     cudaStream_t s = static_cast<cudaStream_t>(stream);
     LLMK_CUDA_TRY(cudaMemcpyAsync(dst, src, static_cast<size_t>(bytes), kinds[kind], s));
     if (synchronize) LLMK_CUDA_TRY(cudaStreamSynchronize(s));
@@ -112,7 +129,8 @@ int32_t llmk_cuda_memset(int32_t device, void* dst, int32_t value, int64_t bytes
     LLMK_TRY_STATUS(llmk::require_non_negative(bytes, "bytes"));
     if (bytes == 0) return LLMK_OK;
     LLMK_TRY_STATUS(llmk::require_non_null(dst, "dst"));
-    LLMK_TRY_STATUS(llmk::use_device(device));
+    llmk::DeviceGuard guard;
+    LLMK_TRY_STATUS(guard.enter(device));
     LLMK_CUDA_TRY(cudaMemsetAsync(dst, value, static_cast<size_t>(bytes), static_cast<cudaStream_t>(stream)));
     return LLMK_OK;
   });
@@ -122,7 +140,8 @@ int32_t llmk_cuda_stream_create(int32_t device, void** out) noexcept {
   return llmk::guarded([&]() -> int32_t {
     LLMK_TRY_STATUS(llmk::require_non_null(out, "out"));
     *out = nullptr;
-    LLMK_TRY_STATUS(llmk::use_device(device));
+    llmk::DeviceGuard guard;
+    LLMK_TRY_STATUS(guard.enter(device));
     cudaStream_t s = nullptr;
     LLMK_CUDA_TRY(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
     *out = s;
@@ -133,7 +152,8 @@ int32_t llmk_cuda_stream_create(int32_t device, void** out) noexcept {
 int32_t llmk_cuda_stream_destroy(int32_t device, void* stream) noexcept {
   return llmk::guarded([&]() -> int32_t {
     if (!stream) return LLMK_OK;
-    LLMK_TRY_STATUS(llmk::use_device(device));
+    llmk::DeviceGuard guard;
+    LLMK_TRY_STATUS(guard.enter(device));
     LLMK_CUDA_TRY(cudaStreamDestroy(static_cast<cudaStream_t>(stream)));
     return LLMK_OK;
   });
@@ -141,7 +161,8 @@ int32_t llmk_cuda_stream_destroy(int32_t device, void* stream) noexcept {
 
 int32_t llmk_cuda_stream_synchronize(int32_t device, void* stream) noexcept {
   return llmk::guarded([&]() -> int32_t {
-    LLMK_TRY_STATUS(llmk::use_device(device));
+    llmk::DeviceGuard guard;
+    LLMK_TRY_STATUS(guard.enter(device));
     LLMK_CUDA_TRY(cudaStreamSynchronize(static_cast<cudaStream_t>(stream)));
     return LLMK_OK;
   });
@@ -151,7 +172,8 @@ int32_t llmk_cuda_event_create(int32_t device, void** out) noexcept {
   return llmk::guarded([&]() -> int32_t {
     LLMK_TRY_STATUS(llmk::require_non_null(out, "out"));
     *out = nullptr;
-    LLMK_TRY_STATUS(llmk::use_device(device));
+    llmk::DeviceGuard guard;
+    LLMK_TRY_STATUS(guard.enter(device));
     cudaEvent_t e = nullptr;
     LLMK_CUDA_TRY(cudaEventCreate(&e));
     *out = e;
@@ -162,7 +184,8 @@ int32_t llmk_cuda_event_create(int32_t device, void** out) noexcept {
 int32_t llmk_cuda_event_destroy(int32_t device, void* event) noexcept {
   return llmk::guarded([&]() -> int32_t {
     if (!event) return LLMK_OK;
-    LLMK_TRY_STATUS(llmk::use_device(device));
+    llmk::DeviceGuard guard;
+    LLMK_TRY_STATUS(guard.enter(device));
     LLMK_CUDA_TRY(cudaEventDestroy(static_cast<cudaEvent_t>(event)));
     return LLMK_OK;
   });
@@ -171,7 +194,8 @@ int32_t llmk_cuda_event_destroy(int32_t device, void* event) noexcept {
 int32_t llmk_cuda_event_record(int32_t device, void* event, void* stream) noexcept {
   return llmk::guarded([&]() -> int32_t {
     LLMK_TRY_STATUS(llmk::require_non_null(event, "event"));
-    LLMK_TRY_STATUS(llmk::use_device(device));
+    llmk::DeviceGuard guard;
+    LLMK_TRY_STATUS(guard.enter(device));
     LLMK_CUDA_TRY(cudaEventRecord(static_cast<cudaEvent_t>(event), static_cast<cudaStream_t>(stream)));
     return LLMK_OK;
   });
@@ -180,7 +204,8 @@ int32_t llmk_cuda_event_record(int32_t device, void* event, void* stream) noexce
 int32_t llmk_cuda_event_synchronize(int32_t device, void* event) noexcept {
   return llmk::guarded([&]() -> int32_t {
     LLMK_TRY_STATUS(llmk::require_non_null(event, "event"));
-    LLMK_TRY_STATUS(llmk::use_device(device));
+    llmk::DeviceGuard guard;
+    LLMK_TRY_STATUS(guard.enter(device));
     LLMK_CUDA_TRY(cudaEventSynchronize(static_cast<cudaEvent_t>(event)));
     return LLMK_OK;
   });

@@ -17,7 +17,7 @@ int32_t llmk_cuda_device_info(int32_t, char*, int32_t, int32_t*, int32_t*, int64
                               int32_t*, int32_t*) noexcept { return unavailable(); }
 int32_t llmk_cuda_malloc(int32_t, int64_t, void**) noexcept { return unavailable(); }
 int32_t llmk_cuda_free(int32_t, void*) noexcept { return unavailable(); }
-int32_t llmk_cuda_memcpy(void*, const void*, int64_t, int32_t, void*, int32_t) noexcept { return unavailable(); }
+int32_t llmk_cuda_memcpy(int32_t, void*, const void*, int64_t, int32_t, void*, int32_t) noexcept { return unavailable(); }
 int32_t llmk_cuda_memset(int32_t, void*, int32_t, int64_t, void*) noexcept { return unavailable(); }
 int32_t llmk_cuda_stream_create(int32_t, void**) noexcept { return unavailable(); }
 int32_t llmk_cuda_stream_destroy(int32_t, void*) noexcept { return unavailable(); }

@@ -6,8 +6,7 @@
 
 namespace llmk {
 
-int32_t check_gather_args(const void* src, const int32_t* idx, const void* dst,
-                          const GatherShape& s) noexcept {
+int32_t check_gather_args(const void* src, const int32_t* idx, const void* dst, const GatherShape& s) {
   if (int32_t rc = require_non_negative(s.B, "B")) return rc;
   if (int32_t rc = require_non_negative(s.H, "H")) return rc;
   if (int32_t rc = require_non_negative(s.N, "N")) return rc;
@@ -29,10 +28,12 @@ int32_t check_gather_args(const void* src, const int32_t* idx, const void* dst,
   if (int32_t rc = require_non_null(idx, "idx")) return rc;
   if (dst_bytes == 0) return LLMK_OK;  // d = 0: only idx is read
   if (int32_t rc = require_non_null(src, "src")) return rc;
-  return require_non_null(dst, "dst");
+  if (int32_t rc = require_non_null(dst, "dst")) return rc;
+  if (int32_t rc = require_disjoint(dst, dst_bytes, "dst", src, src_bytes, "src")) return rc;
+  return require_disjoint(dst, dst_bytes, "dst", idx, rows * static_cast<int64_t>(sizeof(int32_t)), "idx");
 }
 
-int32_t fail_gather_index(const GatherShape& s, int64_t pos, int32_t value) noexcept {
+int32_t fail_gather_index(const GatherShape& s, int64_t pos, int32_t value) {
   const int64_t k = pos % s.K;
   const int64_t h = (pos / s.K) % s.H;
   const int64_t b = pos / (s.K * s.H);
@@ -40,6 +41,13 @@ int32_t fail_gather_index(const GatherShape& s, int64_t pos, int32_t value) noex
               "idx[" + std::to_string(b) + ", " + std::to_string(h) + ", " + std::to_string(k) +
                   "] = " + std::to_string(value) + " is outside [0, N = " + std::to_string(s.N) +
                   "); nothing was written");
+}
+
+int32_t fail_gather_index_changed(const GatherShape& s, int64_t pos) {
+  return fail(LLMK_ERR_INVALID_ARGUMENT,
+              "idx was modified while the gather ran (flat position " + std::to_string(pos) + " of " +
+                  std::to_string(s.B * s.H * s.K) +
+                  " became invalid after validation); that row was skipped and dst is partially written");
 }
 
 }  // namespace llmk

@@ -9,13 +9,17 @@
 
 namespace llmk {
 
-/* Checks pointers, non-negative sizes and that every byte count fits int64. On LLMK_OK with
+/* Checks pointers, non-negative sizes, that every byte count fits int64, and that dst overlaps
+ * neither src nor idx. On LLMK_OK with
  * B*H*K > 0 the caller must still validate every index (even when row_bytes is 0). */
-int32_t check_gather_args(const void* src, const int32_t* idx, const void* dst,
-                          const GatherShape& s) noexcept;
+int32_t check_gather_args(const void* src, const int32_t* idx, const void* dst, const GatherShape& s);
 
 /* Records the out-of-range error for the index at flat position pos (= (b*H + h)*K + k). */
-int32_t fail_gather_index(const GatherShape& s, int64_t pos, int32_t value) noexcept;
+int32_t fail_gather_index(const GatherShape& s, int64_t pos, int32_t value);
+
+/* Records that an index validated before the copy was invalid during it: idx was modified
+ * concurrently. The copy skipped that row (memory stays safe) but dst is partially written. */
+int32_t fail_gather_index_changed(const GatherShape& s, int64_t pos);
 
 }  // namespace llmk
 #endif

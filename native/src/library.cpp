@@ -1,4 +1,5 @@
 /* Library-level entry points: version, threads, aligned host memory. */
+#include <cstdint>
 #include <cstdlib>
 #include <string>
 
@@ -28,8 +29,10 @@ extern "C" int32_t llmk_host_alloc(int64_t bytes, void** out) noexcept {
     if (int32_t rc = llmk::require_non_negative(bytes, "bytes")) return rc;
     *out = nullptr;
     // aligned_alloc needs a size that is a multiple of the alignment; round up (and never 0).
+    if (bytes > INT64_MAX - kHostAlignment) {
+      return llmk::fail(LLMK_ERR_INVALID_ARGUMENT, "bytes too large: " + std::to_string(bytes));
+    }
     const int64_t padded = (bytes + kHostAlignment - 1) / kHostAlignment * kHostAlignment;
-    if (padded < bytes) return llmk::fail(LLMK_ERR_INVALID_ARGUMENT, "bytes too large");
     void* p = std::aligned_alloc(kHostAlignment, static_cast<size_t>(padded > 0 ? padded : kHostAlignment));
     if (!p) {
       return llmk::fail(LLMK_ERR_OUT_OF_MEMORY,

@@ -1,7 +1,9 @@
 // Native tests of what Java cannot see directly: index math at sizes past 2^31, and that the
 // C ABI reports errors as status + message without writing anything.
+#include <atomic>
 #include <cstdio>
 #include <cstring>
+#include <thread>
 #include <vector>
 
 #include "llmk/half_bits.h"
@@ -55,6 +57,43 @@ static void gather_rejects_bad_index_without_writing() {
   EXPECT(llmk_kv_gather_rows_cpu(src.data(), idx, dst.data(), 1, 2, 3, 2, 0) == LLMK_ERR_OUT_OF_RANGE);
   const int32_t good[] = {0, 2, 1, 2};
   EXPECT(llmk_kv_gather_rows_cpu(nullptr, good, nullptr, 1, 2, 3, 2, 0) == LLMK_OK);
+  EXPECT(llmk_host_alloc(INT64_MAX - 10, nullptr) == LLMK_ERR_INVALID_ARGUMENT);
+  void* p = nullptr;
+  EXPECT(llmk_host_alloc(INT64_MAX - 10, &p) == LLMK_ERR_INVALID_ARGUMENT && p == nullptr);
+}
+
+static void gather_rejects_aliasing_at_the_c_boundary() {
+  std::vector<float> buf(64, 0.0f);
+  const int32_t idx[] = {0, 1};
+  // dst overlapping src (in-place) and dst overlapping idx are refused before anything runs.
+  EXPECT(llmk_kv_gather_rows_cpu(buf.data(), idx, buf.data() + 4, 1, 1, 4, 2, 16) == LLMK_ERR_INVALID_ARGUMENT);
+  EXPECT(std::strstr(llmk_last_error(), "dst must not overlap src") != nullptr);
+  std::vector<int32_t> shared(64, 0);
+  EXPECT(llmk_kv_gather_rows_cpu(buf.data(), shared.data(), shared.data() + 1, 1, 1, 4, 2, 4) ==
+         LLMK_ERR_INVALID_ARGUMENT);
+}
+
+// Another thread flips an index between valid and invalid while gathers run: each call must
+// return a status (OK, out of range, or "idx was modified"), never read outside src.
+static void gather_survives_concurrent_index_changes() {
+  const int64_t n = 1 << 12, k = 1 << 14, row = 64;
+  std::vector<unsigned char> src(n * row, 1), dst(k * row, 0);
+  std::vector<int32_t> idx(k, 0);
+  std::atomic<bool> stop{false};
+  std::thread flipper([&] {
+    while (!stop.load()) {
+      __atomic_store_n(&idx[k - 1], 1 << 30, __ATOMIC_RELAXED);
+      __atomic_store_n(&idx[k - 1], 5, __ATOMIC_RELAXED);
+    }
+  });
+  int statuses[8] = {0};
+  for (int i = 0; i < 2000; ++i) {
+    const int32_t rc = llmk_kv_gather_rows_cpu(src.data(), idx.data(), dst.data(), 1, 1, n, k, row);
+    if (rc >= 0 && rc < 8) ++statuses[rc];
+  }
+  stop = true;
+  flipper.join();
+  EXPECT(statuses[LLMK_OK] + statuses[LLMK_ERR_OUT_OF_RANGE] + statuses[LLMK_ERR_INVALID_ARGUMENT] == 2000);
 }
 
 static void every_cpu_variant_converts_identically() {
@@ -79,6 +118,8 @@ int main() {
   index_math_is_64_bit();
   half_rounding_ties_to_even();
   gather_rejects_bad_index_without_writing();
+  gather_rejects_aliasing_at_the_c_boundary();
+  gather_survives_concurrent_index_changes();
   every_cpu_variant_converts_identically();
   std::printf("%s (%d failures)\n", failures ? "FAILED" : "OK", failures);
   return failures ? 1 : 0;

@@ -105,9 +105,10 @@ LLMK_API int32_t llmk_cuda_device_info(int32_t device, char* name_out, int32_t n
 LLMK_API int32_t llmk_cuda_malloc(int32_t device, int64_t bytes, void** out) LLMK_NOEXCEPT;
 LLMK_API int32_t llmk_cuda_free(int32_t device, void* ptr) LLMK_NOEXCEPT;
 /* kind: 0 host->device, 1 device->host, 2 device->device, 3 host->host. stream may be null
- * (legacy default stream). When synchronize != 0 the call returns after the copy completed. */
-LLMK_API int32_t llmk_cuda_memcpy(void* dst, const void* src, int64_t bytes, int32_t kind,
-                                  void* stream, int32_t synchronize) LLMK_NOEXCEPT;
+ * (legacy default stream of `device`, the device of the device-side pointer). When
+ * synchronize != 0 the call returns after the copy completed. */
+LLMK_API int32_t llmk_cuda_memcpy(int32_t device, void* dst, const void* src, int64_t bytes,
+                                  int32_t kind, void* stream, int32_t synchronize) LLMK_NOEXCEPT;
 LLMK_API int32_t llmk_cuda_memset(int32_t device, void* dst, int32_t value, int64_t bytes,
                                   void* stream) LLMK_NOEXCEPT;
 LLMK_API int32_t llmk_cuda_stream_create(int32_t device, void** out) LLMK_NOEXCEPT;
@@ -124,7 +125,9 @@ LLMK_API int32_t llmk_cuda_event_elapsed_ms(void* start, void* end, float* ms) L
 /*
  * Same contract as llmk_kv_gather_rows_cpu with device pointers, on the given stream.
  * Indices are validated on the device first; the copy kernel does nothing if any is invalid,
- * and the call waits for the (8-byte) verdict so it can report the first offending position.
+ * and the call waits for the (16-byte) verdict so it can report the first offending position.
+ * The CUDA entry points make the given device current only for the call and restore the
+ * caller's current device before returning.
  */
 LLMK_API int32_t llmk_kv_gather_rows_cuda(int32_t device, const void* src, const int32_t* idx,
                                           void* dst, int64_t B, int64_t H, int64_t N, int64_t K,

@@ -34,25 +34,33 @@ extern "C" int32_t llmk_kv_gather_rows_cpu(const void* src, const int32_t* idx, 
     const auto* in = static_cast<const unsigned char*>(src);
     auto* out = static_cast<unsigned char*>(dst);
     const int64_t total = rows * row_bytes;
-    if (total >= kStreamingThresholdBytes) {
-      const llmk::IsaKernels& isa = llmk::isa();
-#pragma omp parallel
-      {
-#pragma omp for schedule(static)
-        for (int64_t r = 0; r < rows; ++r) {
-          isa.copy_row_streaming(in + llmk::gather_src_offset(s, r, idx[r]), out + llmk::gather_dst_offset(s, r),
-                                 row_bytes);
+    // Each index is re-checked as it is used: if another thread changed idx after validation,
+    // the row is skipped and reported, instead of reading outside src (which would kill the JVM).
+    int64_t first_changed = rows;
+    const bool streaming = total >= kStreamingThresholdBytes;
+    const llmk::IsaKernels& isa = llmk::isa();
+#pragma omp parallel if (total > (1 << 20)) reduction(min : first_changed)
+    {
+#pragma omp for schedule(static) nowait
+      for (int64_t r = 0; r < rows; ++r) {
+        // One explicit load: the compiler must not re-read idx[r] after the check below.
+        const int32_t index = __atomic_load_n(idx + r, __ATOMIC_RELAXED);
+        if (!llmk::gather_index_valid(s, index)) {
+          if (r < first_changed) first_changed = r;
+          continue;
         }
-        isa.store_fence();  // streaming stores are weakly ordered: publish them before returning
+        const unsigned char* from = in + llmk::gather_src_offset(s, r, index);
+        unsigned char* to = out + llmk::gather_dst_offset(s, r);
+        if (streaming) {
+          isa.copy_row_streaming(from, to, row_bytes);
+        } else {
+          std::memcpy(to, from, static_cast<size_t>(row_bytes));
+        }
       }
-      return LLMK_OK;
+      // Streaming stores are weakly ordered: each thread fences its own before the region ends.
+      if (streaming) isa.store_fence();
     }
-    // Below ~1 MiB thread start-up costs more than the copy.
-#pragma omp parallel for schedule(static) if (total > (1 << 20))
-    for (int64_t r = 0; r < rows; ++r) {
-      std::memcpy(out + llmk::gather_dst_offset(s, r), in + llmk::gather_src_offset(s, r, idx[r]),
-                  static_cast<size_t>(row_bytes));
-    }
+    if (first_changed < rows) return llmk::fail_gather_index_changed(s, first_changed);
     return LLMK_OK;
   });
 }

@@ -72,6 +72,7 @@ final class LlmkNative {
   static native int llmk_cuda_free(int device, @Cast("void*") long ptr);
 
   static native int llmk_cuda_memcpy(
+      int device,
       @Cast("void*") long dst,
       @Cast("const void*") long src,
       long bytes,

@@ -214,9 +214,11 @@ public final class NativeApi {
     return LlmkNative.llmk_cuda_free(device, address) == OK;
   }
 
-  public static void cudaMemcpy(long dst, long src, long bytes, int kind, long stream, boolean synchronize) {
+  /** device: the CUDA device of the device-side pointer (whose legacy stream a 0 stream means). */
+  public static void cudaMemcpy(
+      int device, long dst, long src, long bytes, int kind, long stream, boolean synchronize) {
     ensureLoaded();
-    check(LlmkNative.llmk_cuda_memcpy(dst, src, bytes, kind, stream, synchronize ? 1 : 0));
+    check(LlmkNative.llmk_cuda_memcpy(device, dst, src, bytes, kind, stream, synchronize ? 1 : 0));
   }
 
   public static void cudaMemset(int device, long dst, int value, long bytes, long stream) {

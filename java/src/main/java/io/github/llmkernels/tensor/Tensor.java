@@ -586,7 +586,8 @@ public final class Tensor implements AutoCloseable {
       src.requireContiguous("src");
       requireContiguous("dst");
       int kind = srcCuda && dstCuda ? NativeApi.D2D : srcCuda ? NativeApi.D2H : NativeApi.H2D;
-      NativeApi.cudaMemcpy(address(), src.address(), byteSize(), kind, stream == null ? 0 : stream.handle(),
+      int device = dstCuda ? memory.device.index() : src.memory.device.index();
+      NativeApi.cudaMemcpy(device, address(), src.address(), byteSize(), kind, stream == null ? 0 : stream.handle(),
           synchronize);
     } finally {
       // The native call reads raw addresses: neither tensor may become unreachable (and have its
@@ -625,30 +626,50 @@ public final class Tensor implements AutoCloseable {
   public Tensor convertTo(DType target) {
     requireOpen("tensor");
     requireDType("target", target, DType.F32, DType.F16, DType.BF16);
-    requireDType("tensor", dtype, DType.F32, DType.F16, DType.BF16);
-    Tensor src = memory.device.isCuda() || !contiguous ? to(Device.CPU) : this;
-    Tensor out = null;
+    Tensor out = allocate(target, Device.CPU, shape);
     try {
-      out = allocate(target, Device.CPU, shape);
-      boolean oneSideF32 = (dtype == DType.F32) != (target == DType.F32);
-      if (oneSideF32 && NativeApi.isLoaded() && src.hasAddress() && out.hasAddress()) {
-        NativeApi.convertCpu(src.address(), dtype.code(), out.address(), target.code(), numel);
+      out.convertFrom(this);
+      return out;
+    } catch (RuntimeException e) {
+      out.close();
+      throw e;
+    }
+  }
+
+  /**
+   * Converting copy into this host tensor (same shape; both dtypes among F32, F16, BF16; F16
+   * and BF16 round to nearest even). A device or strided source is staged on the host first.
+   */
+  public void convertFrom(Tensor src) {
+    Objects.requireNonNull(src, "src");
+    src.requireOpen("src");
+    requireOpen("dst");
+    requireDType("src", src.dtype, DType.F32, DType.F16, DType.BF16);
+    requireDType("dst", dtype, DType.F32, DType.F16, DType.BF16);
+    if (!Arrays.equals(src.shape, shape)) {
+      throw new IllegalArgumentException("convertFrom needs equal shapes: src " + Shapes.format(src.shape) + ", dst "
+          + Shapes.format(shape));
+    }
+    host();
+    requireContiguous("dst");
+    if (overlaps(src) || src.memory.device.isCuda() || !src.contiguous) {
+      try (Tensor staged = src.to(Device.CPU)) {
+        convertFrom(staged);
+      }
+      return;
+    }
+    try {
+      boolean oneSideF32 = (src.dtype == DType.F32) != (dtype == DType.F32);
+      if (oneSideF32 && NativeApi.isLoaded() && src.hasAddress() && hasAddress()) {
+        NativeApi.convertCpu(src.address(), src.dtype.code(), address(), dtype.code(), numel);
       } else {
         for (long i = 0; i < numel; i++) {
-          out.setDouble(i, src.getDouble(i));
+          setDouble(i, src.getDouble(i));
         }
       }
-      Tensor result = out;
-      out = null;
-      return result;
     } finally {
-      if (out != null) {
-        out.close(); // failed part-way
-      }
       Reference.reachabilityFence(src);
-      if (src != this) {
-        src.close();
-      }
+      Reference.reachabilityFence(this);
     }
   }
 

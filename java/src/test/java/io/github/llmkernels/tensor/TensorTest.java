@@ -159,6 +159,22 @@ class TensorTest {
   }
 
   @Test
+  void convertFromChecksShapesAndStagesStridedSources() {
+    try (Tensor src = Tensor.of(new float[] {1, 2, 3, 4, 5, 6}, 2, 3);
+        Tensor dst = Tensor.allocate(DType.BF16, Device.CPU, 2, 2);
+        Tensor wrong = Tensor.allocate(DType.BF16, Device.CPU, 3, 2)) {
+      dst.convertFrom(src.slice(1, 1, 3)); // strided source
+      assertArrayEquals(new float[] {2, 3, 5, 6}, dst.toFloatArray());
+      IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> wrong.convertFrom(src));
+      assertTrue(e.getMessage().contains("equal shapes"), e.getMessage());
+      try (Tensor ints = Tensor.of(new int[4], 2, 2)) {
+        e = assertThrows(IllegalArgumentException.class, () -> dst.convertFrom(ints));
+        assertTrue(e.getMessage().startsWith("src must have dtype"), e.getMessage());
+      }
+    }
+  }
+
+  @Test
   void deviceTensorsNeedCudaAndSayWhy() {
     if (io.github.llmkernels.runtime.Cuda.isAvailable()) {
       return; // covered by the gpu-tagged tests

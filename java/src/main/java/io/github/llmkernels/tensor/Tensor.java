@@ -4,7 +4,6 @@ import io.github.llmkernels.internal.NativeApi;
 import io.github.llmkernels.internal.RawMemory;
 import io.github.llmkernels.runtime.Cuda;
 import io.github.llmkernels.runtime.CudaStream;
-import java.lang.ref.Reference;
 import java.nio.ByteBuffer;
 import java.util.Arrays;
 import java.util.Objects;
@@ -26,15 +25,15 @@ import org.bytedeco.javacpp.Pointer;
  * and follow the strides; they are for tests, references and small data, not for hot loops.
  */
 public final class Tensor implements AutoCloseable {
-  private final Memory memory;
+  final Memory memory;
   private final boolean owner;
-  private final long byteOffset;
+  final long byteOffset;
   private final DType dtype;
-  private final long[] shape;
-  private final long[] strides;
+  final long[] shape;
+  final long[] strides;
   private final long numel;
   private final long byteSize;
-  private final boolean contiguous;
+  final boolean contiguous;
   private final AtomicBoolean closed = new AtomicBoolean();
 
   private Tensor(Memory memory, boolean owner, long byteOffset, DType dtype, long[] shape, long[] strides) {
@@ -369,7 +368,7 @@ public final class Tensor implements AutoCloseable {
 
   // ---- element access (host) ----------------------------------------------------------------
 
-  private HostMemory host() {
+  HostMemory host() {
     requireOpen("tensor");
     if (memory.device.isCuda()) {
       throw new IllegalArgumentException("element access needs a host tensor; this one is on " + memory.device
@@ -379,7 +378,7 @@ public final class Tensor implements AutoCloseable {
   }
 
   /** Byte offset in memory of the element at logical row-major index i. */
-  private long offsetOf(long i) {
+  long offsetOf(long i) {
     if (i < 0 || i >= numel) {
       throw new IndexOutOfBoundsException("index " + i + " is outside [0, " + numel + ")");
     }
@@ -560,63 +559,7 @@ public final class Tensor implements AutoCloseable {
   }
 
   private void copy(Tensor src, CudaStream stream, boolean synchronize) {
-    Objects.requireNonNull(src, "src");
-    src.requireOpen("src");
-    requireOpen("dst");
-    if (src.dtype != dtype || !Arrays.equals(src.shape, shape)) {
-      throw new IllegalArgumentException("copy needs equal dtype and shape: src " + src.dtype + Shapes.format(src.shape)
-          + ", dst " + dtype + Shapes.format(shape));
-    }
-    if (overlaps(src)) {
-      if (memory == src.memory && byteOffset == src.byteOffset && Arrays.equals(strides, src.strides)) {
-        return; // copying a tensor onto itself
-      }
-      try (Tensor staged = src.contiguous()) { // memmove semantics: read everything first
-        copy(staged, stream, true);
-      }
-      return;
-    }
-    try {
-      boolean srcCuda = src.memory.device.isCuda();
-      boolean dstCuda = memory.device.isCuda();
-      if (!srcCuda && !dstCuda) {
-        copyHost(src);
-        return;
-      }
-      src.requireContiguous("src");
-      requireContiguous("dst");
-      int kind = srcCuda && dstCuda ? NativeApi.D2D : srcCuda ? NativeApi.D2H : NativeApi.H2D;
-      int device = dstCuda ? memory.device.index() : src.memory.device.index();
-      NativeApi.cudaMemcpy(device, address(), src.address(), byteSize(), kind, stream == null ? 0 : stream.handle(),
-          synchronize);
-    } finally {
-      // The native call reads raw addresses: neither tensor may become unreachable (and have its
-      // memory freed by the Cleaner) before it returns.
-      Reference.reachabilityFence(src);
-      Reference.reachabilityFence(this);
-    }
-  }
-
-  private void copyHost(Tensor src) {
-    if (contiguous && src.contiguous) {
-      if (NativeApi.isLoaded() && hasAddress() && src.hasAddress()) {
-        NativeApi.copyCpu(address(), src.address(), byteSize());
-      } else {
-        host().copyFrom(src.host(), src.byteOffset, byteOffset, byteSize());
-      }
-      return;
-    }
-    for (long i = 0; i < numel; i++) { // strided: element by element, bits preserved
-      long bits = src.getBits(i);
-      HostMemory m = host();
-      long o = offsetOf(i);
-      switch (dtype.byteSize()) {
-        case 1 -> m.putByte(o, (byte) bits);
-        case 2 -> m.putShort(o, (short) bits);
-        case 4 -> m.putInt(o, (int) bits);
-        default -> m.putLong(o, bits);
-      }
-    }
+    TensorCopies.copy(this, src, stream, synchronize);
   }
 
   /**
@@ -641,36 +584,7 @@ public final class Tensor implements AutoCloseable {
    * and BF16 round to nearest even). A device or strided source is staged on the host first.
    */
   public void convertFrom(Tensor src) {
-    Objects.requireNonNull(src, "src");
-    src.requireOpen("src");
-    requireOpen("dst");
-    requireDType("src", src.dtype, DType.F32, DType.F16, DType.BF16);
-    requireDType("dst", dtype, DType.F32, DType.F16, DType.BF16);
-    if (!Arrays.equals(src.shape, shape)) {
-      throw new IllegalArgumentException("convertFrom needs equal shapes: src " + Shapes.format(src.shape) + ", dst "
-          + Shapes.format(shape));
-    }
-    host();
-    requireContiguous("dst");
-    if (overlaps(src) || src.memory.device.isCuda() || !src.contiguous) {
-      try (Tensor staged = src.to(Device.CPU)) {
-        convertFrom(staged);
-      }
-      return;
-    }
-    try {
-      boolean oneSideF32 = (src.dtype == DType.F32) != (dtype == DType.F32);
-      if (oneSideF32 && NativeApi.isLoaded() && src.hasAddress() && hasAddress()) {
-        NativeApi.convertCpu(src.address(), src.dtype.code(), address(), dtype.code(), numel);
-      } else {
-        for (long i = 0; i < numel; i++) {
-          setDouble(i, src.getDouble(i));
-        }
-      }
-    } finally {
-      Reference.reachabilityFence(src);
-      Reference.reachabilityFence(this);
-    }
+    TensorCopies.convert(this, src);
   }
 
   static void requireDType(String name, DType actual, DType... allowed) {

@@ -8,8 +8,10 @@ import java.io.File;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
+import org.bytedeco.javacpp.Pointer;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -24,9 +26,15 @@ class ReachabilityTest {
     Path log = Files.createTempFile("llmk-reach", ".log");
     Path errFile = Files.createTempFile("llmk-hs_err", ".log");
     String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
-    ProcessBuilder pb = new ProcessBuilder(List.of(java, "-Xmx512m", "-XX:ErrorFile=" + errFile,
-        "-cp", System.getProperty("java.class.path"), ReachabilityStressMain.class.getName(), mode,
+    List<String> command = new ArrayList<>(List.of(java, "-Xmx512m", "-XX:ErrorFile=" + errFile));
+    for (String property : new String[] {"llmkernels.library.path", "org.bytedeco.javacpp.cachedir"}) {
+      if (System.getProperty(property) != null) { // e.g. the GPU bundle's custom natives
+        command.add("-D" + property + "=" + System.getProperty(property));
+      }
+    }
+    command.addAll(List.of("-cp", childClassPath(), ReachabilityStressMain.class.getName(), mode,
         Integer.toString(seconds)));
+    ProcessBuilder pb = new ProcessBuilder(command);
     pb.redirectErrorStream(true).redirectOutput(log.toFile());
     Process p = pb.start();
     if (!p.waitFor(seconds + 60L, TimeUnit.SECONDS)) {
@@ -37,6 +45,19 @@ class ReachabilityTest {
     new File(log.toString()).delete();
     new File(errFile.toString()).delete();
     return rc + "\n" + out;
+  }
+
+  /**
+   * The JVM class path plus where the test, library and JavaCPP classes were actually loaded
+   * from: under a launcher with its own class loader (the JUnit console in the GPU bundle),
+   * java.class.path does not contain them.
+   */
+  private static String childClassPath() throws Exception {
+    List<String> entries = new ArrayList<>(List.of(System.getProperty("java.class.path")));
+    for (Class<?> c : new Class<?>[] {ReachabilityStressMain.class, Tensor.class, Pointer.class}) {
+      entries.add(Path.of(c.getProtectionDomain().getCodeSource().getLocation().toURI()).toString());
+    }
+    return String.join(File.pathSeparator, entries);
   }
 
   @Test

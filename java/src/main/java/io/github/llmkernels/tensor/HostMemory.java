@@ -21,7 +21,8 @@ final class HostMemory extends Memory {
 
   private final ByteBuffer[] chunks;
   private final long address; // 0 when unknown
-  private final Object keepAlive; // a borrowed buffer or pointer that must outlive this memory
+  @SuppressWarnings("unused") // held only so a borrowed buffer or pointer outlives this memory
+  private final Object keepAlive;
 
   private HostMemory(long byteSize, ByteBuffer[] chunks, long address, Runnable release, Object keepAlive) {
     super(Device.CPU, byteSize, release);
@@ -85,10 +86,6 @@ final class HostMemory extends Memory {
           "this host tensor was allocated without the native library and has no raw address");
     }
     return address;
-  }
-
-  Object keepAlive() {
-    return keepAlive;
   }
 
   // Elements never straddle chunks: chunk size is a multiple of 8 and offsets are aligned to

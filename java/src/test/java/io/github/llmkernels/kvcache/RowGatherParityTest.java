@@ -58,7 +58,7 @@ class RowGatherParityTest {
     try (Tensor src = RandomTensors.normal(rnd, dtype, b, h, n, d);
         Tensor idx = RandomTensors.indices(rnd, n, b, h, k);
         Tensor dst = RowGather.gatherRows(src, idx, Exec.backend(backend))) {
-      assertEquals(0, bitDifferences(src, idx, dst), () -> backend + " " + dtype + ", seed " + seed);
+      assertEquals(Tolerances.GATHER_MAX_BIT_DIFFERENCES, bitDifferences(src, idx, dst), () -> backend + " " + dtype + ", seed " + seed);
     }
   }
 
@@ -70,7 +70,7 @@ class RowGatherParityTest {
       try (Tensor src = Tensor.ofBits(bits, DType.F16, 1, 1, 3, 2);
           Tensor idx = Tensor.of(new int[] {2, 0, 1, 2}, 1, 1, 4);
           Tensor dst = RowGather.gatherRows(src, idx, Exec.backend(backend))) {
-        assertEquals(0, bitDifferences(src, idx, dst), backend.toString());
+        assertEquals(Tolerances.GATHER_MAX_BIT_DIFFERENCES, bitDifferences(src, idx, dst), backend.toString());
       }
     }
   }
@@ -82,7 +82,7 @@ class RowGatherParityTest {
     try (Tensor src = RandomTensors.normal(rnd, DType.BF16, 1, 2, 33, 16);
         Tensor idx = RandomTensors.indices(rnd, 33, 1, 2, 9);
         Tensor viaAuto = RowGather.gatherRows(src, idx)) {
-      assertEquals(0, bitDifferences(src, idx, viaAuto));
+      assertEquals(Tolerances.GATHER_MAX_BIT_DIFFERENCES, bitDifferences(src, idx, viaAuto));
     }
   }
 
@@ -100,7 +100,7 @@ class RowGatherParityTest {
         Tensor idxGpu = idx.to(Device.cuda(0));
         Tensor dstGpu = RowGather.gatherRows(srcGpu, idxGpu, Exec.backend(Backend.CUDA));
         Tensor dst = dstGpu.to(Device.CPU)) {
-      assertEquals(0, bitDifferences(src, idx, dst), () -> "cuda " + dtype + ", seed " + seed);
+      assertEquals(Tolerances.GATHER_MAX_BIT_DIFFERENCES, bitDifferences(src, idx, dst), () -> "cuda " + dtype + ", seed " + seed);
     }
   }
 
@@ -116,9 +116,9 @@ class RowGatherParityTest {
 
   /** Count of dst elements whose bits differ from src[b, h, idx[b, h, k], e]. */
   static long bitDifferences(Tensor src, Tensor idx, Tensor dst) {
-    long h = src.shape(1), n = src.shape(2), d = src.shape(3), k = idx.shape(2);
+    long n = src.shape(2), d = src.shape(3), k = idx.shape(2);
     long rows = idx.numel();
-    long diffs = Tolerances.GATHER_MAX_BIT_DIFFERENCES;
+    long diffs = 0;
     for (long r = 0; r < rows; r++) {
       long bh = r / k;
       long srcRow = bh * n + idx.getLong(r);
@@ -128,7 +128,6 @@ class RowGatherParityTest {
         }
       }
     }
-    assert h > 0;
     return diffs;
   }
 }

@@ -29,4 +29,7 @@ int32_t llmk_cuda_event_synchronize(int32_t, void*) noexcept { return unavailabl
 int32_t llmk_cuda_event_elapsed_ms(void*, void*, float*) noexcept { return unavailable(); }
 int32_t llmk_kv_gather_rows_cuda(int32_t, const void*, const int32_t*, void*, int64_t, int64_t,
                                  int64_t, int64_t, int64_t, void*) noexcept { return unavailable(); }
+int32_t llmk_cce_forward_cuda(llmk_cce_args*) noexcept { return unavailable(); }
+int32_t llmk_cce_backward_cuda(llmk_cce_args*) noexcept { return unavailable(); }
+int32_t llmk_cce_workspace_bytes_cuda(const llmk_cce_args*, int32_t, int64_t*) noexcept { return unavailable(); }
 }

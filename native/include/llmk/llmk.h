@@ -134,6 +134,88 @@ LLMK_API int32_t llmk_kv_gather_rows_cuda(int32_t device, const void* src, const
                                           void* dst, int64_t B, int64_t H, int64_t N, int64_t K,
                                           int64_t row_bytes, void* stream) LLMK_NOEXCEPT;
 
+/* ---- fused cut cross-entropy ---------------------------------------------------------------
+ *
+ * loss_i = (1 - ls) * (lse_i - z_{i,t_i}) + ls * (lse_i - sum_j z_ij / V_total) + zl * lse_i^2
+ * for row i of E scored against target t_i = targets[i + shift] (rows with i + shift >= n, or
+ * with t_i == ignore_index, are ignored: loss 0, lse 0, gradient 0). Logits z_ij = E_i . C_j
+ * (+ bias_j), then softcap: z = cap * tanh(z / cap) when softcap > 0. lse_i = log sum_j exp z_ij.
+ * Nothing of size n x v is ever stored; every backend uses O(n + v) workspace plus tiles.
+ *
+ * All arguments travel in one struct of 8-byte fields so that the layout is the same in C and
+ * in the Java binding (a long[]); struct_bytes must equal sizeof(llmk_cce_args).
+ *
+ * Vocabulary sharding (tensor-parallel classifier): C holds rows [vocab_offset, vocab_offset + v)
+ * of a vocabulary of vocab_total ids. Forward then writes partial statistics (lse over the shard,
+ * target logit if the target is in the shard else 0, sum of the shard's logits) that combine
+ * across shards by log-add-exp / sum / sum; backward takes the combined lse and writes dC and
+ * dbias for the shard and this shard's partial dE (sum dE over shards). */
+enum llmk_reduction { LLMK_REDUCTION_NONE = 0, LLMK_REDUCTION_SUM = 1, LLMK_REDUCTION_MEAN = 2 };
+
+/* llmk_cce_args.flags */
+#define LLMK_CCE_SORT_VOCAB 1    /* backward visits vocabulary tiles by descending mean logit */
+#define LLMK_CCE_FP32_ACCUM 2    /* accumulate dE/dC in fp32 even when they are F16/BF16 */
+#define LLMK_CCE_DETERMINISTIC 4 /* bitwise-reproducible results: fixed-order reductions only */
+
+typedef struct llmk_cce_args {
+  int64_t struct_bytes;   /* sizeof(llmk_cce_args) */
+  /* problem */
+  int64_t n;              /* rows of E (tokens), >= 0 */
+  int64_t d;              /* hidden size, >= 1 */
+  int64_t v;              /* rows of C in this call, >= 1 */
+  int64_t vocab_offset;   /* vocabulary id of C's row 0 (0 unless sharded) */
+  int64_t vocab_total;    /* whole vocabulary size (v unless sharded) */
+  int64_t dtype;          /* llmk_dtype of E, C, bias and the gradients: F32, F16 or BF16 */
+  int64_t target_dtype;   /* I32 or I64 */
+  int64_t ignore_index;   /* targets equal to this are ignored (PyTorch default -100) */
+  int64_t shift;          /* 0 <= shift: row i is scored against targets[i + shift] */
+  int64_t reduction;      /* llmk_reduction */
+  int64_t flags;          /* LLMK_CCE_* bits */
+  double softcap;         /* > 0: z = softcap * tanh(z / softcap); 0: off */
+  double label_smoothing; /* in [0, 1] */
+  double z_loss_scale;    /* >= 0: adds z_loss_scale * lse^2 to each row's loss */
+  double filter_eps;      /* >= 0: backward skips a tile whose |gradient| < eps * row scale; 0 off */
+  /* operands (host or device addresses, matching the function's backend) */
+  int64_t e;              /* [n, d] dtype, row-major contiguous */
+  int64_t c;              /* [v, d] dtype, row-major contiguous */
+  int64_t bias;           /* [v] dtype, or 0 for none */
+  int64_t targets;        /* [n] target_dtype */
+  /* forward outputs (f32) */
+  int64_t loss;           /* [n] for NONE, [1] for SUM/MEAN; 0 to skip (required to be 0 when sharded) */
+  int64_t lse;            /* [n]: forward writes it (required); backward reads it (required) */
+  int64_t target_logit;   /* [n] or 0: z of the target when it lies in this shard, else 0 */
+  int64_t sum_logits;     /* [n] or 0: sum_j z_ij over this shard's columns */
+  /* backward inputs (f32) and outputs (dtype); a null output is not computed */
+  int64_t grad_loss;      /* [n] for NONE, [1] for SUM/MEAN */
+  int64_t grad_lse;       /* [n] or 0: upstream gradient of lse (added to the softmax term) */
+  int64_t grad_e;         /* [n, d] or 0 (overwritten; a shard's partial when sharded) */
+  int64_t grad_c;         /* [v, d] or 0 (overwritten) */
+  int64_t grad_bias;      /* [v] or 0 (overwritten); requires bias */
+  /* CUDA only: device ordinal and cudaStream_t (0 = legacy default stream) */
+  int64_t device;
+  int64_t stream;
+  /* statistics written by backward */
+  int64_t tiles_total;    /* logit tiles visited */
+  int64_t tiles_skipped;  /* of those, skipped by gradient filtering */
+} llmk_cce_args;
+
+/* Forward on the CPU (host addresses). Targets are all checked before anything is written: a
+ * target outside [0, vocab_total) that is not ignore_index fails with LLMK_ERR_OUT_OF_RANGE and a
+ * message naming its position. */
+LLMK_API int32_t llmk_cce_forward_cpu(llmk_cce_args* args) LLMK_NOEXCEPT;
+/* Backward on the CPU: recomputes logit tiles, g = softmax - onehot (scaled), filtered per tile. */
+LLMK_API int32_t llmk_cce_backward_cpu(llmk_cce_args* args) LLMK_NOEXCEPT;
+/* Bytes of workspace the CPU forward (pass 0) or backward (pass 1) allocates for these args. */
+LLMK_API int32_t llmk_cce_workspace_bytes_cpu(const llmk_cce_args* args, int32_t pass,
+                                              int64_t* bytes) LLMK_NOEXCEPT;
+/* Same contracts on a CUDA device (device addresses, args->device, args->stream). The calls
+ * validate targets on the device and wait for that verdict; the rest is asynchronous on the
+ * stream. */
+LLMK_API int32_t llmk_cce_forward_cuda(llmk_cce_args* args) LLMK_NOEXCEPT;
+LLMK_API int32_t llmk_cce_backward_cuda(llmk_cce_args* args) LLMK_NOEXCEPT;
+LLMK_API int32_t llmk_cce_workspace_bytes_cuda(const llmk_cce_args* args, int32_t pass,
+                                               int64_t* bytes) LLMK_NOEXCEPT;
+
 #ifdef __cplusplus
 }
 #endif

@@ -5,6 +5,20 @@
 
 #include <cstdint>
 
+namespace llmk {
+/* Cut cross-entropy: columns per panel strip (a multiple of every variant's micro-kernel width). */
+constexpr int64_t kCcePanelCols = 32;
+/* Per-row inputs of cce_tile_backward, indexed by the tile's row. */
+struct CceTileRows {
+  const float* lse;          // whole-vocabulary log-sum-exp
+  const float* a;            // multiplies p
+  const float* b;            // subtracted at the target column
+  const float* u;            // subtracted everywhere (0 unless softcap with label smoothing)
+  const float* threshold;    // filter: the row matters if some |g| >= threshold (0: always)
+  const int64_t* target_col; // target's column in this tile, or -1
+};
+}  // namespace llmk
+
 #define LLMK_DECLARE_ISA_KERNELS(ns)                                 \
   namespace llmk {                                                   \
   namespace ns {                                                     \
@@ -14,6 +28,14 @@
   void bf16_to_f32(const uint16_t* src, float* dst, int64_t n);      \
   void copy_row_streaming(const unsigned char* src, unsigned char* dst, int64_t bytes); \
   void store_fence();                                                \
+  void cce_pack_panel(const float* c, int64_t bv, int64_t d, float* panel); \
+  void cce_logits(const float* e, int64_t rows, int64_t d, const float* panel, int64_t bv, float* s, int64_t lds); \
+  void cce_gemm_acc(float* out, int64_t ldo, const float* coef, int64_t ldc, int64_t rows, int64_t inner, \
+                    const float* src, int64_t d);                    \
+  void cce_tile_forward(float* s, int64_t lds, int64_t rows, int64_t bv, const float* bias, float softcap, \
+                        float* row_max, float* row_sumexp, float* row_sumz); \
+  void cce_tile_backward(float* s, int64_t lds, int64_t rows, int64_t bv, const float* bias, float softcap, \
+                         const CceTileRows& rp, uint8_t* row_keep);  \
   }                                                                  \
   }
 
@@ -32,6 +54,20 @@ struct IsaKernels {
   /* Copy with non-temporal stores (whole vectors where dst is aligned); follow with store_fence. */
   void (*copy_row_streaming)(const unsigned char*, unsigned char*, int64_t);
   void (*store_fence)();
+  /* CCE tiles (cpu/isa/cce_isa.cpp). Panel: C block [bv, d] -> strips [bv/32][d][32], zero-padded. */
+  void (*cce_pack_panel)(const float* c, int64_t bv, int64_t d, float* panel);
+  /* s[r, j] = e[r, :] . c[j, :] for r < rows, j < round_up(bv, 32); e [rows, d], s row stride lds. */
+  void (*cce_logits)(const float* e, int64_t rows, int64_t d, const float* panel, int64_t bv, float* s, int64_t lds);
+  /* out[r, :d] += sum_m coef[r, m] * src[m, :d]   (r < rows, m < inner; src row stride d). */
+  void (*cce_gemm_acc)(float* out, int64_t ldo, const float* coef, int64_t ldc, int64_t rows, int64_t inner,
+                       const float* src, int64_t d);
+  /* Adds bias, applies softcap (in place), and writes each row's max, sum exp(z - max), sum z. */
+  void (*cce_tile_forward)(float* s, int64_t lds, int64_t rows, int64_t bv, const float* bias, float softcap,
+                           float* row_max, float* row_sumexp, float* row_sumz);
+  /* Turns raw logits into gradients g (softcap chain rule included), in place; row_keep[r] = 1
+   * when some |g| in row r reaches the row's filter threshold. */
+  void (*cce_tile_backward)(float* s, int64_t lds, int64_t rows, int64_t bv, const float* bias, float softcap,
+                            const CceTileRows& rp, uint8_t* row_keep);
 };
 /* The variant in use (chosen at load time, changeable by llmk_cpu_set_variant). */
 const IsaKernels& isa();

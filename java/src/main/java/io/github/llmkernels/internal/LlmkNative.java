@@ -111,4 +111,19 @@ final class LlmkNative {
       long k,
       long rowBytes,
       @Cast("void*") long stream);
+
+  // llmk_cce_args is a struct of 8-byte fields; the long[] is its memory (see CceArgs).
+  static native int llmk_cce_forward_cpu(@Cast("llmk_cce_args*") long[] args);
+
+  static native int llmk_cce_backward_cpu(@Cast("llmk_cce_args*") long[] args);
+
+  static native int llmk_cce_workspace_bytes_cpu(
+      @Cast("const llmk_cce_args*") long[] args, int pass, @Cast("int64_t*") long[] bytes);
+
+  static native int llmk_cce_forward_cuda(@Cast("llmk_cce_args*") long[] args);
+
+  static native int llmk_cce_backward_cuda(@Cast("llmk_cce_args*") long[] args);
+
+  static native int llmk_cce_workspace_bytes_cuda(
+      @Cast("const llmk_cce_args*") long[] args, int pass, @Cast("int64_t*") long[] bytes);
 }

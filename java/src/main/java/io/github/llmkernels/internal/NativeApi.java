@@ -276,4 +276,29 @@ public final class NativeApi {
     ensureLoaded();
     check(LlmkNative.llmk_kv_gather_rows_cuda(device, src, idx, dst, b, h, n, k, rowBytes, stream));
   }
+
+  // ---- cut cross-entropy -----------------------------------------------------------------
+
+  /** Runs the CCE forward (backward when {@code backward}) on the CPU or a CUDA device. */
+  public static void cce(CceArgs args, boolean backward, boolean cuda) {
+    ensureLoaded();
+    long[] w = args.words();
+    int status;
+    if (cuda) {
+      status = backward ? LlmkNative.llmk_cce_backward_cuda(w) : LlmkNative.llmk_cce_forward_cuda(w);
+    } else {
+      status = backward ? LlmkNative.llmk_cce_backward_cpu(w) : LlmkNative.llmk_cce_forward_cpu(w);
+    }
+    check(status);
+  }
+
+  /** Workspace bytes the CCE forward ({@code backward} false) or backward allocates for args. */
+  public static long cceWorkspaceBytes(CceArgs args, boolean backward, boolean cuda) {
+    ensureLoaded();
+    long[] out = new long[1];
+    int pass = backward ? 1 : 0;
+    check(cuda ? LlmkNative.llmk_cce_workspace_bytes_cuda(args.words(), pass, out)
+        : LlmkNative.llmk_cce_workspace_bytes_cpu(args.words(), pass, out));
+    return out[0];
+  }
 }

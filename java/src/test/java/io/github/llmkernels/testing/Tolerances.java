@@ -12,4 +12,40 @@ public final class Tolerances {
 
   /** F16/BF16 conversions are defined to the bit (round to nearest even, quiet NaN rule). */
   public static final long CONVERSION_MAX_BIT_DIFFERENCES = 0;
+
+  // ---- cut cross-entropy ----------------------------------------------------------------
+  // Backends read the same (already rounded) inputs; the reference accumulates in double, the
+  // kernels in fp32, so forward statistics differ by fp32 summation error only.
+
+  /** Loss, lse, target logit, logit sums: |x - ref| <= CCE_FWD_ATOL + CCE_FWD_RTOL * |ref|. */
+  public static final double CCE_FWD_RTOL = 2e-5;
+  public static final double CCE_FWD_ATOL = 1e-4;
+
+  /**
+   * Gradients, by output dtype: |x - ref| <= rtol * |ref| + atolFraction * max|ref| (the atol is
+   * relative to the largest entry because gradients near zero carry only absolute error). F16/BF16
+   * outputs are rounded once at the end: half an ulp is 2^-11 and 2^-8 relative.
+   */
+  public static double cceGradRtol(io.github.llmkernels.tensor.DType dtype) {
+    return switch (dtype) {
+      case BF16 -> 8e-3;
+      case F16 -> 1e-3;
+      default -> 2e-4;
+    };
+  }
+
+  public static double cceGradAtolFraction(io.github.llmkernels.tensor.DType dtype) {
+    return switch (dtype) {
+      case BF16 -> 4e-3;
+      case F16 -> 1e-3;
+      default -> 1e-4; // p = exp(z - lse) carries ~|lse| ulps of fp32 error: 30 * 2^-24 ~ 2e-6 per entry
+    };
+  }
+
+  /**
+   * With gradient filtering the documented bound is added on top: a skipped entry has
+   * |g_ij| < eps * scale_i, so |dE_ik error| <= eps * scale_i * sum_j |C_jk| and
+   * |dC_jk error| <= eps * sum_i scale_i |E_ik| (CutCrossEntropy javadoc). Nothing else is loosened.
+   */
+  public static final double CCE_FILTER_BOUND_FACTOR = 1.0;
 }

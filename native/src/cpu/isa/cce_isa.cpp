@@ -1,0 +1,278 @@
+/* Tile kernels of the cut cross-entropy, compiled once per instruction-set variant. Written with
+ * GCC vector extensions so that one source gives 512-, 256- and 128-bit code; this file is
+ * compiled with -ffp-contract=fast so that `acc += x * v` becomes a fused multiply-add.
+ *
+ * Layouts (all fp32):
+ *   E rows   [rows, d] row-major (the chunk of valid rows, converted once per chunk)
+ *   C block  [bv, d] row-major ("natural"), and a panel: strips of kCcePanelCols columns,
+ *            [strip][d][kCcePanelCols], zero-padded past bv, for the logit GEMM's broadcast loop
+ *   S tile   [rows, lds] logits, then (backward) gradients, in place */
+#include <cstdint>
+#include <cstring>
+
+#include "cpu/isa/isa_kernels.h"
+
+namespace llmk {
+namespace LLMK_ISA_NS {
+namespace {
+
+#if defined(__AVX512F__)
+constexpr int kVecBytes = 64;
+#elif defined(__AVX2__)
+constexpr int kVecBytes = 32;
+#else
+constexpr int kVecBytes = 16;
+#endif
+typedef float vf __attribute__((vector_size(kVecBytes)));
+typedef int32_t vi __attribute__((vector_size(kVecBytes)));
+constexpr int kLanes = kVecBytes / 4;
+constexpr int kStripCols = 2 * kLanes;  // columns per micro-kernel strip (<= kCcePanelCols)
+constexpr int kRowsPerMicro = 8;
+
+inline vf load(const float* p) {
+  vf v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+inline void store(float* p, vf v) { std::memcpy(p, &v, sizeof v); }
+inline vf splat(float x) { return vf{} + x; }
+inline vi lane_index() {
+  vi v;
+  for (int l = 0; l < kLanes; ++l) v[l] = l;
+  return v;
+}
+
+/* exp with ~2 ulp error on [-87, 88]; below -87 it returns ~1e-38 instead of 0 (harmless for
+ * probabilities). Cody-Waite range reduction and a degree-6 polynomial. */
+inline vf vexp(vf x) {
+  x = x < splat(-87.0f) ? splat(-87.0f) : x;
+  x = x > splat(88.0f) ? splat(88.0f) : x;
+  const vf n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;  // round to nearest
+  const vf r = (x - n * 0.693145751953125f) - n * 1.42860682030941723e-6f;
+  vf p = splat(1.0f / 720.0f);
+  p = p * r + 1.0f / 120.0f;
+  p = p * r + 1.0f / 24.0f;
+  p = p * r + 1.0f / 6.0f;
+  p = p * r + 0.5f;
+  p = p * r + 1.0f;
+  p = p * r + 1.0f;
+  const vi bits = (__builtin_convertvector(n, vi) + 127) << 23;
+  return p * (vf)bits;  // same-size vector cast: reinterprets the bits
+}
+
+inline float sexp(float x) { return vexp(splat(x))[0]; }
+
+/* tanh through exp; small |x| by its series, where 1 - 2 / (e^2x + 1) would cancel. */
+inline vf vtanh(vf x) {
+  const vf ax = x < splat(0.0f) ? -x : x;
+  const vf e = vexp(ax * 2.0f);
+  vf big = 1.0f - 2.0f / (e + 1.0f);
+  const vf x2 = ax * ax;
+  const vf small = ax * (1.0f + x2 * (-1.0f / 3.0f + x2 * (2.0f / 15.0f + x2 * (-17.0f / 315.0f))));
+  big = ax < splat(0.125f) ? small : big;
+  return x < splat(0.0f) ? -big : big;
+}
+
+/* S[r, 0..kStripCols) = E[r, :] . panel strip, for M rows. */
+template <int M>
+inline void logit_micro(const float* e, int64_t d, const float* strip, float* s, int64_t lds) {
+  vf acc0[M], acc1[M];
+  for (int r = 0; r < M; ++r) acc0[r] = acc1[r] = vf{};
+  for (int64_t k = 0; k < d; ++k) {
+    const vf c0 = load(strip + k * kCcePanelCols);
+    const vf c1 = load(strip + k * kCcePanelCols + kLanes);
+    for (int r = 0; r < M; ++r) {
+      const float x = e[r * d + k];
+      acc0[r] += x * c0;
+      acc1[r] += x * c1;
+    }
+  }
+  for (int r = 0; r < M; ++r) {
+    store(s + r * lds, acc0[r]);
+    store(s + r * lds + kLanes, acc1[r]);
+  }
+}
+
+template <int M>
+void logit_rows(const float* e, int64_t d, const float* panel, int64_t strips, float* s, int64_t lds) {
+  for (int64_t st = 0; st < strips; ++st) {
+    // A panel strip is kCcePanelCols wide; this ISA's micro-kernel covers kStripCols of it per call.
+    for (int sub = 0; sub < kCcePanelCols; sub += kStripCols) {
+      logit_micro<M>(e, d, panel + st * d * kCcePanelCols + sub, s + st * kCcePanelCols + sub, lds);
+    }
+  }
+}
+
+/* out[r, k0 .. k0 + Q*kLanes) += sum_m coef[r, m] * src[m, k0 ..], for R rows. */
+template <int R, int Q>
+inline void gemm_acc_micro(float* out, int64_t ldo, const float* coef, int64_t ldc, int64_t inner, const float* src,
+                           int64_t lds) {
+  vf acc[R][Q];
+  for (int r = 0; r < R; ++r)
+    for (int q = 0; q < Q; ++q) acc[r][q] = load(out + r * ldo + q * kLanes);
+  for (int64_t m = 0; m < inner; ++m) {
+    vf v[Q];
+    for (int q = 0; q < Q; ++q) v[q] = load(src + m * lds + q * kLanes);
+    for (int r = 0; r < R; ++r) {
+      const float g = coef[r * ldc + m];
+      for (int q = 0; q < Q; ++q) acc[r][q] += g * v[q];
+    }
+  }
+  for (int r = 0; r < R; ++r)
+    for (int q = 0; q < Q; ++q) store(out + r * ldo + q * kLanes, acc[r][q]);
+}
+
+template <int R>
+void gemm_acc_rows(float* out, int64_t ldo, const float* coef, int64_t ldc, int64_t inner, const float* src,
+                   int64_t d) {
+  int64_t k = 0;
+  for (; k + 4 * kLanes <= d; k += 4 * kLanes) gemm_acc_micro<R, 4>(out + k, ldo, coef, ldc, inner, src + k, d);
+  for (; k + kLanes <= d; k += kLanes) gemm_acc_micro<R, 1>(out + k, ldo, coef, ldc, inner, src + k, d);
+  for (; k < d; ++k) {  // columns past the last whole vector
+    for (int r = 0; r < R; ++r) {
+      float acc = out[r * ldo + k];
+      for (int64_t m = 0; m < inner; ++m) acc += coef[r * ldc + m] * src[m * d + k];
+      out[r * ldo + k] = acc;
+    }
+  }
+}
+
+}  // namespace
+
+void cce_pack_panel(const float* c, int64_t bv, int64_t d, float* panel) {
+  const int64_t strips = (bv + kCcePanelCols - 1) / kCcePanelCols;
+  for (int64_t st = 0; st < strips; ++st) {
+    float* dst = panel + st * d * kCcePanelCols;
+    const int64_t j0 = st * kCcePanelCols;
+    const int64_t cols = bv - j0 < kCcePanelCols ? bv - j0 : kCcePanelCols;
+    for (int64_t k = 0; k < d; ++k) {
+      for (int64_t j = 0; j < cols; ++j) dst[k * kCcePanelCols + j] = c[(j0 + j) * d + k];
+      for (int64_t j = cols; j < kCcePanelCols; ++j) dst[k * kCcePanelCols + j] = 0.0f;
+    }
+  }
+}
+
+void cce_logits(const float* e, int64_t rows, int64_t d, const float* panel, int64_t bv, float* s, int64_t lds) {
+  const int64_t strips = (bv + kCcePanelCols - 1) / kCcePanelCols;
+  int64_t r = 0;
+  for (; r + kRowsPerMicro <= rows; r += kRowsPerMicro) {
+    logit_rows<kRowsPerMicro>(e + r * d, d, panel, strips, s + r * lds, lds);
+  }
+  switch (rows - r) {
+    case 7: logit_rows<7>(e + r * d, d, panel, strips, s + r * lds, lds); break;
+    case 6: logit_rows<6>(e + r * d, d, panel, strips, s + r * lds, lds); break;
+    case 5: logit_rows<5>(e + r * d, d, panel, strips, s + r * lds, lds); break;
+    case 4: logit_rows<4>(e + r * d, d, panel, strips, s + r * lds, lds); break;
+    case 3: logit_rows<3>(e + r * d, d, panel, strips, s + r * lds, lds); break;
+    case 2: logit_rows<2>(e + r * d, d, panel, strips, s + r * lds, lds); break;
+    case 1: logit_rows<1>(e + r * d, d, panel, strips, s + r * lds, lds); break;
+    default: break;
+  }
+}
+
+void cce_gemm_acc(float* out, int64_t ldo, const float* coef, int64_t ldc, int64_t rows, int64_t inner,
+                  const float* src, int64_t d) {
+  int64_t r = 0;
+  for (; r + 4 <= rows; r += 4) gemm_acc_rows<4>(out + r * ldo, ldo, coef + r * ldc, ldc, inner, src, d);
+  for (; r < rows; ++r) gemm_acc_rows<1>(out + r * ldo, ldo, coef + r * ldc, ldc, inner, src, d);
+}
+
+void cce_tile_forward(float* s, int64_t lds, int64_t rows, int64_t bv, const float* bias, float softcap,
+                      float* row_max, float* row_sumexp, float* row_sumz) {
+  const int64_t whole = bv / kLanes * kLanes;
+  for (int64_t r = 0; r < rows; ++r) {
+    float* z = s + r * lds;
+    // Bias, then softcap, in place: S becomes the logits the loss sees.
+    if (bias != nullptr || softcap > 0) {
+      for (int64_t j = 0; j < bv; j += kLanes) {
+        if (j < whole) {
+          vf x = load(z + j);
+          if (bias != nullptr) x += load(bias + j);
+          if (softcap > 0) x = softcap * vtanh(x * (1.0f / softcap));
+          store(z + j, x);
+        } else {
+          for (int64_t t = j; t < bv; ++t) {
+            float x = z[t] + (bias != nullptr ? bias[t] : 0.0f);
+            z[t] = softcap > 0 ? softcap * vtanh(splat(x * (1.0f / softcap)))[0] : x;
+          }
+        }
+      }
+    }
+    vf vmax = splat(-__builtin_huge_valf());
+    vf vsum = vf{};
+    int64_t j = 0;
+    for (; j < whole; j += kLanes) {
+      const vf x = load(z + j);
+      vmax = x > vmax ? x : vmax;
+      vsum += x;
+    }
+    float m = -__builtin_huge_valf(), sz = 0.0f;
+    for (int l = 0; l < kLanes; ++l) {
+      m = vmax[l] > m ? vmax[l] : m;
+      sz += vsum[l];
+    }
+    for (; j < bv; ++j) {
+      m = z[j] > m ? z[j] : m;
+      sz += z[j];
+    }
+    vf vexps = vf{};
+    for (j = 0; j < whole; j += kLanes) vexps += vexp(load(z + j) - m);
+    float se = 0.0f;
+    for (int l = 0; l < kLanes; ++l) se += vexps[l];
+    for (; j < bv; ++j) se += sexp(z[j] - m);
+    row_max[r] = m;
+    row_sumexp[r] = se;
+    row_sumz[r] = sz;
+  }
+}
+
+void cce_tile_backward(float* s, int64_t lds, int64_t rows, int64_t bv, const float* bias, float softcap,
+                       const CceTileRows& rp, uint8_t* row_keep) {
+  const int64_t whole = bv / kLanes * kLanes;
+  const float inv_cap = softcap > 0 ? 1.0f / softcap : 0.0f;
+  for (int64_t r = 0; r < rows; ++r) {
+    float* z = s + r * lds;
+    const float lse = rp.lse[r], a = rp.a[r], b = rp.b[r], u = rp.u[r], thr = rp.threshold[r];
+    // The target column (if in this tile) also loses b: p_t * a - b, formed in fp32 from p_t
+    // directly so that a confident row (p_t ~ 1) keeps its small, accurate gradient.
+    const int32_t tc = static_cast<int32_t>(rp.target_col[r]);
+    vf vflag = vf{};
+    for (int64_t j = 0; j < bv; j += kLanes) {
+      if (j < whole) {
+        vf x = load(z + j);
+        if (bias != nullptr) x += load(bias + j);
+        vf dcap = splat(1.0f);
+        if (softcap > 0) {
+          const vf t = vtanh(x * inv_cap);
+          x = softcap * t;
+          dcap = 1.0f - t * t;
+        }
+        const vi col = lane_index() + static_cast<int32_t>(j);
+        const vf bt = col == tc ? splat(b) : vf{};
+        vf g = ((vexp(x - lse) * a - bt) - u) * dcap;
+        const vf ag = g < splat(0.0f) ? -g : g;
+        vflag = ag >= thr ? splat(1.0f) : vflag;
+        store(z + j, g);
+      } else {
+        for (int64_t t = j; t < bv; ++t) {
+          float x = z[t] + (bias != nullptr ? bias[t] : 0.0f);
+          float dcap = 1.0f;
+          if (softcap > 0) {
+            const float th = vtanh(splat(x * inv_cap))[0];
+            x = softcap * th;
+            dcap = 1.0f - th * th;
+          }
+          const float g = ((sexp(x - lse) * a - (t == tc ? b : 0.0f)) - u) * dcap;
+          if ((g < 0 ? -g : g) >= thr) vflag[0] = 1.0f;
+          z[t] = g;
+        }
+      }
+    }
+    float any = 0.0f;
+    for (int l = 0; l < kLanes; ++l) any = vflag[l] > any ? vflag[l] : any;
+    row_keep[r] = any > 0.0f;
+  }
+}
+
+}  // namespace LLMK_ISA_NS
+}  // namespace llmk

@@ -10,7 +10,7 @@ import java.util.List;
  * Vocabulary-parallel cut cross-entropy: the classifier is split by rows across devices (or
  * processes), each holding C[vocabOffset, vocabOffset + V_shard). Every shard runs
  * {@link #forward} for partial statistics; the statistics are combined (here with
- * {@link #combine}, or across GPUs with three NCCL all-reduces, see below); {@link #loss} turns
+ * {@link #combine(List, Tensor, CceOptions)}, or across GPUs with three NCCL all-reduces, see below); {@link #loss} turns
  * the combined statistics into the loss; and each shard runs {@link #backward} with the combined
  * lse to get its own dC, dBias and a partial dE that the shards sum.
  *
@@ -18,7 +18,8 @@ import java.util.List;
  * <pre>{@code
  * CceShardStats s = CceShards.forward(e, cShard, targets, null, offset, vocabTotal, opts, exec);
  * // lse: all-reduce MAX into m, then exp(lse - m) all-reduce SUM into t, lse = m + log(t)
- * // (or all-gather the [N] lse vectors and combine them with CceShards.combine);
+ * // (or all-gather the [N] vectors and combine them with CceShards.combine(list, targets, opts));
+ * // ignored rows then hold log(ranks) in lse, which no later step reads;
  * // targetLogit and sumLogits: all-reduce SUM (ncclAllReduce(ptr, ptr, n, ncclFloat, ncclSum, comm, stream)).
  * Tensor loss = CceShards.loss(combined, targets, opts, vocabTotal);
  * CceGradients g = CceShards.backward(e, cShard, targets, null, offset, vocabTotal, combined.lse(),
@@ -66,9 +67,11 @@ public final class CceShards {
 
   /**
    * Combines shard statistics (any devices; the result is on the host, F32 [N]): lse by
-   * log-add-exp in double, target logits and logit sums by summation, in list order.
+   * log-add-exp in double, target logits and logit sums by summation, in list order. Ignored rows
+   * (per targets and the options' ignore index and shift) are 0 in the result, as in
+   * {@link CutCrossEntropy#forward}.
    */
-  public static CceShardStats combine(List<CceShardStats> shards) {
+  public static CceShardStats combine(List<CceShardStats> shards, Tensor targets, CceOptions options) {
     if (shards == null || shards.isEmpty()) {
       throw new IllegalArgumentException("combine: shards must hold at least one CceShardStats");
     }
@@ -96,7 +99,11 @@ public final class CceShards {
     float[] lse = new float[n];
     float[] tl = new float[n];
     float[] sl = new float[n];
+    boolean[] ignored = ignoredRows(targets, options, n);
     for (int i = 0; i < n; i++) {
+      if (ignored[i]) {
+        continue;
+      }
       double sum = 0;
       for (float[] part : lses) {
         sum += Math.exp(part[i] - max[i]);
@@ -123,23 +130,39 @@ public final class CceShards {
     float[] rows = new float[n];
     double total = 0;
     int valid = 0;
-    try (Tensor hostTargets = targets.to(Device.CPU)) {
-      for (int i = 0; i < n; i++) {
-        long pos = (long) i + options.shift();
-        if (pos >= n || hostTargets.getLong(pos) == options.ignoreIndex()) {
-          continue;
-        }
-        double l = CutCrossEntropyRef.rowLoss(options, vocabTotal, lse[i], tl[i], sl[i]);
-        rows[i] = (float) l;
-        total += l;
-        valid++;
+    boolean[] ignored = ignoredRows(targets, options, n);
+    for (int i = 0; i < n; i++) {
+      if (ignored[i]) {
+        continue;
       }
+      double l = CutCrossEntropyRef.rowLoss(options, vocabTotal, lse[i], tl[i], sl[i]);
+      rows[i] = (float) l;
+      total += l;
+      valid++;
     }
     return switch (options.reduction()) {
       case NONE -> Tensor.of(rows, n);
       case SUM -> Tensor.of(new float[] {(float) total});
       case MEAN -> Tensor.of(new float[] {(float) (total / valid)});
     };
+  }
+
+  /** Rows whose target (after the shift) is the ignore index or past the end. */
+  private static boolean[] ignoredRows(Tensor targets, CceOptions options, int n) {
+    if (targets == null || options == null) {
+      throw new IllegalArgumentException((targets == null ? "targets" : "options") + " must not be null");
+    }
+    if (targets.numel() != n) {
+      throw new IllegalArgumentException("targets has " + targets.numel() + " rows but the statistics have " + n);
+    }
+    boolean[] ignored = new boolean[n];
+    try (Tensor host = targets.to(Device.CPU)) {
+      for (int i = 0; i < n; i++) {
+        long pos = (long) i + options.shift();
+        ignored[i] = pos >= n || host.getLong(pos) == options.ignoreIndex();
+      }
+    }
+    return ignored;
   }
 
   /**

@@ -48,4 +48,18 @@ public final class Tolerances {
    * |dC_jk error| <= eps * sum_i scale_i |E_ik| (CutCrossEntropy javadoc). Nothing else is loosened.
    */
   public static final double CCE_FILTER_BOUND_FACTOR = 1.0;
+
+  // ---- CCE against libtorch (java/torch module): |x - ref| <= atol * max|ref| + rtol * |ref| ----
+
+  /**
+   * F32 inputs, no filtering: libtorch accumulates logits, log-softmax and the two gradient GEMMs
+   * in fp32, the library in fp32 or wider. Observed ~1e-6 of the largest magnitude; 1e-5 leaves
+   * margin for BLAS blocking order.
+   */
+  public static final double CCE_TORCH_F32_EXACT_ATOL = 1e-5;
+  public static final double CCE_TORCH_F32_EXACT_RTOL = 1e-4;
+
+  /** F32 inputs, default filtering (eps 2^-28 x row scale per entry): well under 1e-4 of max. */
+  public static final double CCE_TORCH_F32_FILTERED_ATOL = 1e-4;
+  public static final double CCE_TORCH_F32_FILTERED_RTOL = 1e-3;
 }

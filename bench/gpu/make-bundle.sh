@@ -4,7 +4,8 @@
 #
 #   jre/       jlink'd Java runtime (java.base, java.logging, java.xml, java.management, jdk.unsupported, jdk.zipfs)
 #   natives/   libllmkernels.so built for sm_90a only (H100/H200), the JNI glue, libgomp.so.1
-#   lib/       library jar, test classes, JavaCPP, JUnit console launcher, benchmarks jar
+#   lib/       library jar, test classes, JavaCPP, JUnit console launcher, and the bench module's own
+#              command-line classes (NOT the shaded benchmarks jar: it carries libtorch, ~119 MB)
 #   torch_baselines.py, run.sh
 #
 # Then, on the GPU machine:  gpu-bundle/run.sh OUT_DIR
@@ -33,7 +34,9 @@ cp java/target/native-bundle/libllmkernels.so java/target/native-bundle/libgomp.
 cp java/target/classes/io/github/llmkernels/internal/linux-x86_64/libjniLlmkNative.so "$out/natives/"
 cp java/target/llm-kernels-*-SNAPSHOT.jar "$out/lib/llm-kernels.jar"
 cp java/target/llm-kernels-*-tests.jar "$out/lib/llm-kernels-tests.jar"
-cp bench/target/llm-kernels-bench.jar "$out/lib/"
+# Only io.github.llmkernels.bench.* (info, demo, gpubench): the JMH classes need JMH and libtorch.
+(cd bench/target/classes && "$jdk/bin/jar" --create --file "$out/lib/llm-kernels-bench.jar" \
+  --main-class io.github.llmkernels.bench.Main io/github/llmkernels/bench/*.class)
 cp java/target/bundle-deps/javacpp-*.jar java/target/bundle-deps/junit-platform-console-standalone-*.jar "$out/lib/"
 cp bench/gpu/torch_baselines.py bench/gpu/run.sh "$out/"
 
@@ -42,6 +45,7 @@ echo "== jlink runtime from $jdk"
   --add-modules java.base,java.logging,java.xml,java.management,jdk.unsupported,jdk.zipfs \
   --strip-debug --no-man-pages --no-header-files --compress=2 --output "$out/jre"
 
+{ du -sh "$out"/*; du -sh "$out"/lib/*; } | sed "s/^/  /"
 bundle=$(du -sb "$out" | cut -f1)
 tracked=$(git ls-files -z | xargs -0 cat | wc -c)
 echo "bundle $((bundle / 1024 / 1024)) MiB + tracked tree $((tracked / 1024)) KiB (limit 64 MiB)"

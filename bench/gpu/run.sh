@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs on the GPU machine (no Java, no network needed): the whole JUnit suite with the GPU tests,
-# compute-sanitizer on the GPU tests, info, demo, the GPU harness and the PyTorch baselines.
+# compute-sanitizer on the GPU tests (gather and cut cross-entropy parity) and on a small CCE run of
+# the GPU harness, info, demo, the GPU harness and the PyTorch baselines.
 # Usage: run.sh OUT_DIR   (every result lands there; the exit status is the test suite's)
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -9,7 +10,9 @@ mkdir -p "$out"
 java=("$here/jre/bin/java" -Dllmkernels.library.path="$here/natives" -Dorg.bytedeco.javacpp.cachedir="$out/.javacpp-cache")
 cp_test="$here/lib/llm-kernels.jar:$here/lib/llm-kernels-tests.jar:$(ls "$here"/lib/javacpp-*.jar | tr '\n' ':')"
 console=$(ls "$here"/lib/junit-platform-console-standalone-*.jar)
-bench=("${java[@]}" -cp "$here/lib/llm-kernels-bench.jar" io.github.llmkernels.bench.Main)
+# The bench jar holds only the command-line classes; the library and JavaCPP come from lib/.
+cp_bench="$here/lib/llm-kernels-bench.jar:$here/lib/llm-kernels.jar:$(ls "$here"/lib/javacpp-*.jar | tr '\n' ':')"
+bench=("${java[@]}" -cp "$cp_bench" io.github.llmkernels.bench.Main)
 
 { nvidia-smi || true; } > "$out/nvidia-smi.txt" 2>&1
 "${bench[@]}" info > "$out/info.txt" 2>&1
@@ -28,6 +31,13 @@ if command -v compute-sanitizer >/dev/null 2>&1; then
     --include-tag gpu --details=summary --disable-banner > "$out/sanitizer.txt" 2>&1
   echo "compute-sanitizer exit $?" | tee -a "$out/sanitizer.txt"
   grep -E 'ERROR SUMMARY|tests (successful|failed)' "$out/sanitizer.txt" || true
+  echo "== compute-sanitizer memcheck on a small CCE run of gpubench (every variant, fwd and fwdbwd)"
+  compute-sanitizer --tool memcheck --target-processes all --error-exitcode 99 \
+    "${java[@]}" -Dllmk.gpubench.cases=cce -Dllmk.gpubench.cceShapes=300x136x5000,1x8x97 \
+    -Dllmk.gpubench.cceWarmup=0 -Dllmk.gpubench.cceIters=1 -cp "$cp_bench" io.github.llmkernels.bench.Main gpubench \
+    > "$out/sanitizer-cce.txt" 2>&1
+  echo "compute-sanitizer (gpubench cce) exit $?" | tee -a "$out/sanitizer-cce.txt"
+  grep -E 'ERROR SUMMARY|gpubench skipped' "$out/sanitizer-cce.txt" || true
 else
   echo "compute-sanitizer not found" | tee "$out/sanitizer.txt"
 fi

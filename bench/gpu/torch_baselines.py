@@ -3,10 +3,24 @@
 
 Gather: keep half of a Llama-3.1-8B layer's BF16 K cache per head (8 KV heads, head dim 128),
 with torch.gather, next to a device-to-device copy of the same bytes. Timed with CUDA events,
-mean over 50 calls after 5 warm-up calls. Prints a table; exits 0 with a note when torch or a
-GPU is missing.
+mean over 50 calls after 5 warm-up calls.
+
+Cross-entropy (the baseline of the fused cut cross-entropy): BF16 E [N, D] ~ N(0, 1) and
+C [V, D] ~ N(0, 1) * 2 / sqrt(D) (logits of std ~2), targets uniform in [0, V) with ~10% set to
+-100; logits = E @ C.T in BF16, F.cross_entropy(logits.float(), targets, ignore_index=-100)
+(mean), then backward for dE and dC in BF16. `eager` and `compile` (torch.compile of the same
+function, mode default, compiled and warmed up before timing). `fwd` runs the forward with
+autograd recording (what training pays before backward); `fwdbwd` adds loss.backward().
+Median and minimum of per-call CUDA-event timings over 10 calls after 3 warm-ups; peak_MiB is
+torch.cuda.max_memory_allocated during one call minus the memory allocated before it (inputs
+excluded; logits, autograd buffers and gradients included).
+
+Prints tables; exits 0 with a note when torch or a GPU is missing, and prints a line instead of
+crashing when torch.compile or a shape fails (no triton, out of memory).
 """
+import os
 import sys
+import traceback
 
 try:
     import torch
@@ -15,6 +29,8 @@ except ImportError:
     sys.exit(0)
 
 WARMUP, ITERS = 5, 50
+CCE_WARMUP, CCE_ITERS = 3, 10
+CCE_SHAPES = [(8192, 2304, 256000), (4096, 512, 32000)]
 
 
 def time_ms(fn):
@@ -49,8 +65,113 @@ def gather_rows():
         print(f"{label:40} {gather_ms:10.4f} {nbytes / gather_ms / 1e6:10.1f} {copy_ms:10.4f} {nbytes / copy_ms / 1e6:10.1f}")
 
 
+def cce_inputs(n, d, v, seed):
+    gen = torch.Generator(device="cuda").manual_seed(seed)
+    e = torch.randn(n, d, device="cuda", generator=gen).to(torch.bfloat16)
+    c = (torch.randn(v, d, device="cuda", generator=gen) * (2.0 / d ** 0.5)).to(torch.bfloat16)
+    targets = torch.randint(0, v, (n,), device="cuda", generator=gen)
+    ignored = torch.rand(n, device="cuda", generator=gen) < 0.1
+    targets[ignored] = -100
+    return e.requires_grad_(), c.requires_grad_(), targets
+
+
+def cce_loss(e, c, targets):
+    logits = e @ c.T
+    return torch.nn.functional.cross_entropy(logits.float(), targets, ignore_index=-100)
+
+
+def cce_step(fn, e, c, targets, backward):
+    e.grad = None
+    c.grad = None
+    loss = fn(e, c, targets)
+    if backward:
+        loss.backward()
+    return loss
+
+
+def time_each_ms(call):
+    for _ in range(CCE_WARMUP):
+        call()
+    torch.cuda.synchronize()
+    ms = []
+    for _ in range(CCE_ITERS):
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        call()
+        end.record()
+        end.synchronize()
+        ms.append(start.elapsed_time(end))
+    return sorted(ms)
+
+
+def peak_mib(call):
+    """Peak allocated during one call, minus what was allocated before it (the inputs)."""
+    torch.cuda.synchronize()
+    base = torch.cuda.memory_allocated()
+    torch.cuda.reset_peak_memory_stats()
+    call()
+    torch.cuda.synchronize()
+    return (torch.cuda.max_memory_allocated() - base) / 2 ** 20
+
+
+def cce():
+    print()
+    print(f"{'cce BF16 NxDxV':20} {'impl':8} {'pass':7} {'median_ms':>10} {'min_ms':>10} {'peak_MiB':>10} {'loss':>10}")
+    compiled = None
+    compile_error = None
+    try:
+        compiled = torch.compile(cce_loss)  # mode default
+    except Exception as ex:  # noqa: BLE001 - any failure becomes a line, not a crash
+        compile_error = ex
+    for n, d, v in CCE_SHAPES:
+        shape = f"{n}x{d}x{v}"
+        try:
+            e, c, targets = cce_inputs(n, d, v, 13)
+        except Exception as ex:  # noqa: BLE001
+            print(f"{shape:20} inputs failed: {type(ex).__name__}: {str(ex).splitlines()[0]}")
+            continue
+        impls = [("eager", cce_loss), ("compile", compiled)]
+        if hasattr(torch, "_dynamo"):
+            torch._dynamo.reset()  # fresh compile per shape (no dynamic-shape recompile)
+        for name, fn in impls:
+            if fn is None:
+                print(f"{shape:20} {name:8} torch.compile unavailable: {type(compile_error).__name__}: {compile_error}")
+                continue
+            for backward in (False, True):
+                pass_name = "fwdbwd" if backward else "fwd"
+                step = lambda: cce_step(fn, e, c, targets, backward)  # noqa: E731
+                try:
+                    if name == "compile":
+                        step()  # compile here, outside the timing (the warm-ups follow)
+                        torch.cuda.synchronize()
+                    ms = time_each_ms(step)
+                    mib = peak_mib(step)
+                    loss = step().item()
+                    median = (ms[len(ms) // 2] + ms[(len(ms) - 1) // 2]) / 2
+                    print(f"{shape:20} {name:8} {pass_name:7} {median:10.3f} {ms[0]:10.3f} {mib:10.1f} {loss:10.5f}")
+                except Exception as ex:  # noqa: BLE001
+                    first = str(ex).strip().splitlines()[0] if str(ex).strip() else ""
+                    print(f"{shape:20} {name:8} {pass_name:7} failed: {type(ex).__name__}: {first}")
+                    if os.environ.get("LLMK_TORCH_TRACEBACK"):
+                        traceback.print_exc()
+                    if name == "compile":
+                        break  # the forward failing to compile says enough
+                finally:
+                    e.grad = None
+                    c.grad = None
+                    torch.cuda.empty_cache()
+        del e, c, targets
+        torch.cuda.empty_cache()
+
+
 if __name__ == "__main__":
     if not torch.cuda.is_available():
         print("torch baselines skipped: no CUDA device visible to PyTorch")
         sys.exit(0)
-    gather_rows()
+    cases = sys.argv[1:] or ["gather", "cce"]
+    if "gather" in cases:
+        gather_rows()
+    if "cce" in cases:
+        if "gather" not in cases:
+            print(f"== torch {torch.__version__} on {torch.cuda.get_device_name(0)}")
+        cce()

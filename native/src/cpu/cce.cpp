@@ -51,16 +51,20 @@ struct Plan {
   DcMode dc_mode = DcMode::InPlaceF32;
   bool sort = false;
   bool analytic_smoothing = false;
+  bool bf16_dot = false;   // BF16 inputs and a CPU with BF16 dot products: logits from bf16 pairs
+  int64_t dp = 0;          // bf16 pairs per row (d rounded up to even, halved)
+  bool e_f32 = false;      // an fp32 copy of the chunk's E rows exists
+  bool c_f32 = false;      // per-thread fp32 copies of the block's C rows exist
   size_t total = 0;
   // shared
-  size_t rows = 0, tcol = 0, e_chunk = 0, row_f32 = 0;
+  size_t rows = 0, tcol = 0, e_chunk = 0, e_pairs = 0, row_f32 = 0;
   // forward
   size_t stats = 0;
   // backward
   size_t order = 0, position = 0, sort_key = 0, mean_e = 0, dbias = 0, dc_acc = 0, smooth = 0;
   // per thread (offset of thread 0; stride per_thread)
   size_t thread_base = 0, per_thread = 0;
-  size_t t_cnat = 0, t_panel = 0, t_s = 0, t_bias = 0, t_tcol = 0, t_keep = 0, t_partial = 0, t_dc = 0,
+  size_t t_cnat = 0, t_panel = 0, t_panel_bf16 = 0, t_s = 0, t_bias = 0, t_tcol = 0, t_keep = 0, t_partial = 0, t_dc = 0,
          t_gt = 0, t_dbias = 0, t_rowstat = 0;
 };
 
@@ -96,13 +100,18 @@ Plan make_plan(const llmk_cce_args& a, CcePass pass, int64_t valid_rows) {
   }
   const bool backward = pass == CcePass::Backward;
   p.sort = backward && (a.flags & LLMK_CCE_SORT_VOCAB) && a.filter_eps > 0;
+  p.bf16_dot = a.dtype == LLMK_BF16 && isa().cce_bf16_dot;
+  p.dp = (d + 1) / 2;
   p.analytic_smoothing = backward && a.label_smoothing > 0 && a.softcap == 0;
 
   Layout l;
   const int64_t R = p.chunk_rows;
   p.rows = l.add(8 * n);
   p.tcol = l.add(8 * n);
-  p.e_chunk = l.add(4 * R * d);
+  // fp32 rows of E: the logit GEMM's input unless bf16_dot, and the dC GEMM's in backward.
+  p.e_f32 = p.c_f32 = !p.bf16_dot || backward;
+  if (p.e_f32) p.e_chunk = l.add(4 * R * d);
+  if (p.bf16_dot) p.e_pairs = l.add(4 * R * p.dp);
   p.row_f32 = l.add(4 * 6 * R);  // per-chunk row arrays: lse, a, b, u, threshold / target logit, sums
   if (!backward) {
     p.stats = l.add(8 * 3 * R);    // merged sums in double
@@ -119,8 +128,13 @@ Plan make_plan(const llmk_cce_args& a, CcePass pass, int64_t valid_rows) {
   }
   // Per-thread tiles.
   Layout t;
-  p.t_cnat = t.add(4 * kBlockV * d);
-  p.t_panel = t.add(4 * p.lds * d);
+  // fp32 C rows: the fp32 panel's source, and the dE GEMM's input in backward.
+  if (p.c_f32) p.t_cnat = t.add(4 * kBlockV * d);
+  if (!p.bf16_dot) {
+    p.t_panel = t.add(4 * p.lds * d);
+  } else {
+    p.t_panel_bf16 = t.add(4 * p.lds * p.dp);
+  }
   p.t_s = t.add(4 * R * p.lds);
   p.t_bias = t.add(4 * p.lds);
   if (!backward) {
@@ -210,23 +224,60 @@ int32_t collect_rows(const llmk_cce_args& a, int64_t* rows, int64_t* tcol, int64
 /* Counts valid rows without storing them (for the workspace query, which must not read targets). */
 int64_t upper_bound_rows(const llmk_cce_args& a) { return std::max<int64_t>(0, a.n - a.shift); }
 
-/* Converts chunk rows of E to fp32: e_chunk[r, :] = E[rows[r], :]. */
-void load_e_chunk(const llmk_cce_args& a, const int64_t* rows, int64_t count, float* e_chunk) {
+/* Loads chunk rows of E: e_chunk[r, :] = E[rows[r], :] in fp32 (when planned), and the raw bf16
+ * pairs (d padded to even with a zero) for the BF16 dot-product logits. */
+void load_e_chunk(const llmk_cce_args& a, const Plan& p, const Arena& arena, const int64_t* rows, int64_t count) {
+  float* e_chunk = p.e_f32 ? arena.at<float>(p.e_chunk) : nullptr;
+  uint32_t* pairs = p.bf16_dot ? arena.at<uint32_t>(p.e_pairs) : nullptr;
 #pragma omp parallel for schedule(static) if (count * a.d > (1 << 16))
   for (int64_t r = 0; r < count; ++r) {
-    to_f32(elem(a.e, a.dtype, rows[r] * a.d), a.dtype, a.d, e_chunk + r * a.d);
+    const void* src = elem(a.e, a.dtype, rows[r] * a.d);
+    if (e_chunk) to_f32(src, a.dtype, a.d, e_chunk + r * a.d);
+    if (pairs) {
+      uint32_t* dst = pairs + r * p.dp;
+      dst[p.dp - 1] = 0;  // the odd-d pad
+      std::memcpy(dst, src, static_cast<size_t>(a.d) * 2);
+    }
   }
 }
 
-/* Loads C rows (order[j0 + j] or j0 + j) as fp32, packs the panel, and the block's bias. */
-void load_c_block(const llmk_cce_args& a, const int64_t* order, int64_t j0, int64_t bv, float* cnat, float* panel,
-                  float* bias) {
+/* One thread's buffers for a vocabulary block (null where the plan has none). */
+struct BlockBuffers {
+  float* cnat;          // [bv, d] fp32 C rows
+  float* panel;         // fp32 panel
+  uint32_t* panel_bf16; // bf16-pair panel
+  float* bias;          // [bv] fp32 bias
+};
+
+BlockBuffers block_buffers(const Plan& p, const llmk_cce_args& a, unsigned char* mine) {
+  return BlockBuffers{p.c_f32 ? reinterpret_cast<float*>(mine + p.t_cnat) : nullptr,
+                      p.bf16_dot ? nullptr : reinterpret_cast<float*>(mine + p.t_panel),
+                      p.bf16_dot ? reinterpret_cast<uint32_t*>(mine + p.t_panel_bf16) : nullptr,
+                      a.bias ? reinterpret_cast<float*>(mine + p.t_bias) : nullptr};
+}
+
+/* Loads C rows order[j0 + j] (or j0 + j) of the block: fp32 copies and panel, or the bf16-pair
+ * panel, and the block's bias. */
+void load_c_block(const llmk_cce_args& a, const int64_t* order, int64_t j0, int64_t bv, const BlockBuffers& b) {
   for (int64_t j = 0; j < bv; ++j) {
     const int64_t row = order ? order[j0 + j] : j0 + j;
-    to_f32(elem(a.c, a.dtype, row * a.d), a.dtype, a.d, cnat + j * a.d);
-    if (a.bias != 0) to_f32(elem(a.bias, a.dtype, row), a.dtype, 1, bias + j);
+    if (b.cnat) to_f32(elem(a.c, a.dtype, row * a.d), a.dtype, a.d, b.cnat + j * a.d);
+    if (b.bias) to_f32(elem(a.bias, a.dtype, row), a.dtype, 1, b.bias + j);
   }
-  isa().cce_pack_panel(cnat, bv, a.d, panel);
+  if (b.panel) isa().cce_pack_panel(b.cnat, bv, a.d, b.panel);
+  if (b.panel_bf16) {
+    isa().cce_pack_panel_bf16(reinterpret_cast<const uint16_t*>(a.c), order, j0, bv, a.d, b.panel_bf16);
+  }
+}
+
+/* S [count, lds] = E_chunk C_block^T with the plan's arithmetic. */
+void block_logits(const Plan& p, const Arena& arena, const llmk_cce_args& a, int64_t count, int64_t bv,
+                  const BlockBuffers& b, float* s) {
+  if (p.bf16_dot) {
+    isa().cce_logits_bf16(arena.at<uint32_t>(p.e_pairs), count, p.dp, b.panel_bf16, bv, s, p.lds);
+  } else {
+    isa().cce_logits(arena.at<float>(p.e_chunk), count, a.d, b.panel, bv, s, p.lds);
+  }
 }
 
 int32_t allocate(const Plan& p, Arena& arena) {
@@ -262,27 +313,24 @@ int32_t forward(llmk_cce_args& a) {
   }
   if (loss_out && a.reduction == LLMK_REDUCTION_NONE) std::fill(loss_out, loss_out + a.n, 0.0f);
 
-  const int64_t R = p.chunk_rows, d = a.d, v = a.v;
+  const int64_t R = p.chunk_rows, v = a.v;
   const int64_t blocks = (v + kBlockV - 1) / kBlockV;
   const float softcap = static_cast<float>(a.softcap);
   const CceRowParams params = cce_row_params(a);
-  float* e_chunk = arena.at<float>(p.e_chunk);
   float* target_logit = arena.at<float>(p.row_f32);
   double* merged = arena.at<double>(p.stats);  // [3][R]: m, s, sumz
   double loss_total = 0.0;
 
   for (int64_t start = 0; start < valid; start += R) {
     const int64_t count = std::min(R, valid - start);
-    load_e_chunk(a, rows + start, count, e_chunk);
+    load_e_chunk(a, p, arena, rows + start, count);
     std::fill(target_logit, target_logit + count, 0.0f);
 #pragma omp parallel num_threads(p.threads)
     {
       const int t = omp_get_thread_num();
       unsigned char* mine = arena.at<unsigned char>(p.thread_base + p.per_thread * static_cast<size_t>(t));
-      float* cnat = reinterpret_cast<float*>(mine + p.t_cnat);
-      float* panel = reinterpret_cast<float*>(mine + p.t_panel);
+      const BlockBuffers buf = block_buffers(p, a, mine);
       float* s = reinterpret_cast<float*>(mine + p.t_s);
-      float* bias = a.bias ? reinterpret_cast<float*>(mine + p.t_bias) : nullptr;
       float* tile_max = reinterpret_cast<float*>(mine + p.t_rowstat);
       float* tile_sumexp = tile_max + R;
       float* tile_sumz = tile_sumexp + R;
@@ -295,9 +343,9 @@ int32_t forward(llmk_cce_args& a) {
 #pragma omp for schedule(static, 1)
       for (int64_t blk = 0; blk < blocks; ++blk) {
         const int64_t j0 = blk * kBlockV, bv = std::min(kBlockV, v - j0);
-        load_c_block(a, nullptr, j0, bv, cnat, panel, bias);
-        isa().cce_logits(e_chunk, count, d, panel, bv, s, p.lds);
-        isa().cce_tile_forward(s, p.lds, count, bv, bias, softcap, tile_max, tile_sumexp, tile_sumz);
+        load_c_block(a, nullptr, j0, bv, buf);
+        block_logits(p, arena, a, count, bv, buf, s);
+        isa().cce_tile_forward(s, p.lds, count, bv, buf.bias, softcap, tile_max, tile_sumexp, tile_sumz);
         for (int64_t r = 0; r < count; ++r) {
           const double m = std::max<double>(run[r], tile_max[r]);
           run[R + r] = run[R + r] * std::exp(run[r] - m) + tile_sumexp[r] * std::exp(tile_max[r] - m);
@@ -485,7 +533,7 @@ int32_t backward(llmk_cce_args& a) {
 
   for (int64_t start = 0; start < valid; start += R) {
     const int64_t count = std::min(R, valid - start);
-    load_e_chunk(a, rows + start, count, e_chunk);
+    load_e_chunk(a, p, arena, rows + start, count);
     for (int64_t r = 0; r < count; ++r) {
       const int64_t row = rows[start + r];
       const float w = cce_row_weight(a.reduction, grad_loss, row, valid);
@@ -506,10 +554,9 @@ int32_t backward(llmk_cce_args& a) {
     {
       const int t = omp_get_thread_num();
       unsigned char* mine = arena.at<unsigned char>(p.thread_base + p.per_thread * static_cast<size_t>(t));
-      float* cnat = reinterpret_cast<float*>(mine + p.t_cnat);
-      float* panel = reinterpret_cast<float*>(mine + p.t_panel);
+      const BlockBuffers buf = block_buffers(p, a, mine);
+      float* cnat = buf.cnat;
       float* s = reinterpret_cast<float*>(mine + p.t_s);
-      float* bias = a.bias ? reinterpret_cast<float*>(mine + p.t_bias) : nullptr;
       int64_t* tile_tcol = reinterpret_cast<int64_t*>(mine + p.t_tcol);
       uint8_t* keep = mine + p.t_keep;
       float* partial = a.grad_e ? reinterpret_cast<float*>(mine + p.t_partial) : nullptr;
@@ -521,13 +568,13 @@ int32_t backward(llmk_cce_args& a) {
 #pragma omp for schedule(static, 1)
       for (int64_t blk = 0; blk < blocks; ++blk) {
         const int64_t j0 = blk * kBlockV, bv = std::min(kBlockV, v - j0);
-        load_c_block(a, order, j0, bv, cnat, panel, bias);
-        isa().cce_logits(e_chunk, count, d, panel, bv, s, p.lds);
+        load_c_block(a, order, j0, bv, buf);
+        block_logits(p, arena, a, count, bv, buf, s);
         for (int64_t r = 0; r < count; ++r) {
           const int64_t tc = tcol[start + r];
           tile_tcol[r] = tc >= j0 && tc < j0 + bv ? tc - j0 : -1;
         }
-        isa().cce_tile_backward(s, p.lds, count, bv, bias, softcap, rp, keep);
+        isa().cce_tile_backward(s, p.lds, count, bv, buf.bias, softcap, rp, keep);
         bool any = false;
         if (dc) std::fill(dc, dc + bv * d, 0.0f);
         std::fill(db, db + bv, 0.0f);

@@ -3,6 +3,10 @@ package io.github.llmkernels;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 
 import io.github.llmkernels.kvcache.RowGather;
+import io.github.llmkernels.loss.CceForward;
+import io.github.llmkernels.loss.CceGradients;
+import io.github.llmkernels.loss.CceOptions;
+import io.github.llmkernels.loss.CutCrossEntropy;
 import io.github.llmkernels.runtime.Cuda;
 import io.github.llmkernels.runtime.CudaStream;
 import io.github.llmkernels.runtime.Exec;
@@ -34,6 +38,23 @@ class ReadmeExampleTest {
           Tensor out = RowGather.gatherRows(src, idx, Exec.stream(stream))) {
         assertArrayEquals(new long[] {1, 8, 16, 128}, out.shape());
       }
+    }
+  }
+
+  @Test
+  void cutCrossEntropyRuns() {
+    CceOptions opts = CceOptions.builder().labelSmoothing(0.1).build(); // MEAN, ignore -100, filter AUTO
+    try (Tensor hidden = Tensor.fromFloats(new float[8 * 64], DType.BF16, 8, 64); // E [N, D]
+        Tensor classifier = Tensor.fromFloats(new float[1000 * 64], DType.BF16, 1000, 64); // C [V, D]
+        Tensor labels = Tensor.of(new int[] {1, 2, 3, -100, 5, 6, 7, 8}, 8); // [N]
+        CceForward f = CutCrossEntropy.forward(hidden, classifier, labels, null, opts, true);
+        CceGradients g = CutCrossEntropy.backward(hidden, classifier, labels, null, f.lse(), 1f, opts,
+            Exec.DEFAULT)) {
+      double loss = f.loss().getDouble(0); // scalar for MEAN/SUM, [N] for NONE
+      // All-zero inputs: every logit is 0, so the loss is log V.
+      org.junit.jupiter.api.Assertions.assertEquals(Math.log(1000), loss, 1e-4);
+      assertArrayEquals(new long[] {8, 64}, g.gradE().shape());
+      assertArrayEquals(new long[] {1000, 64}, g.gradC().shape());
     }
   }
 }

@@ -25,14 +25,19 @@ final class Demo {
 
   static void run(PrintStream out, String[] args) {
     int seqLen = 32768;
+    int tokens = 512;
     for (int i = 0; i + 1 < args.length; i++) {
       if (args[i].equals("--seq")) {
         seqLen = Integer.parseInt(args[i + 1]);
+      } else if (args[i].equals("--tokens")) {
+        tokens = Integer.parseInt(args[i + 1]);
       }
     }
     out.println("== demo (median of " + RUNS + " runs after one warm-up; error vs the Java reference)");
     out.printf("%-52s %-7s %10s %10s %s%n", "kernel / shape", "backend", "ms", "GB/s", "max error");
     gather(out, seqLen);
+    out.println();
+    CceDemo.run(out, tokens);
   }
 
   /** KV compaction's gather: keep half of a Llama-3.1-8B layer's cache, per head. */
@@ -78,7 +83,7 @@ final class Demo {
     return diffs;
   }
 
-  private static double medianMillis(Runnable kernel) {
+  static double medianMillis(Runnable kernel) {
     kernel.run();
     double[] ms = new double[RUNS];
     for (int r = 0; r < RUNS; r++) {

@@ -17,11 +17,14 @@ import io.github.llmkernels.tensor.Tensor;
  * <pre>{@code
  * CceOptions opts = CceOptions.defaults();                      // MEAN, ignore -100, filtering on
  * try (CceForward f = CutCrossEntropy.forward(e, c, targets, null, opts, true);
- *      Tensor one = Tensor.of(new float[] {1f});
- *      CceGradients g = CutCrossEntropy.backward(e, c, targets, null, f.lse(), one.view(), null, opts, Exec.DEFAULT)) {
- *   float loss = (float) f.loss().getDouble(0);
+ *      CceGradients g = CutCrossEntropy.backward(e, c, targets, null, f.lse(), 1f, opts, Exec.DEFAULT)) {
+ *   double loss = f.loss().getDouble(0);                        // then use g.gradE(), g.gradC()
  * }
  * }</pre>
+ *
+ * <p>Gradient filtering: a logit tile is skipped when every entry has {@code |g_ij| < eps *
+ * max(|a_i|, |b_i|)} (see {@link CceOptions#filterEps}), so the error of dE_ik is bounded by the sum
+ * of {@code |g_ij| |C_jk|} over entries below that threshold, and likewise for dC and dBias.
  *
  * <p>Inputs: E [N, D] and C [V, D] in F32, F16 or BF16 (accumulation is always fp32 or wider),
  * bias [V] of the same dtype or null, targets [N] I32 or I64. Every target that is not the ignore

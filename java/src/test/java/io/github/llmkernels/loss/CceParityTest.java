@@ -190,6 +190,27 @@ class CceParityTest {
     return new double[][] {be, bc, bb};
   }
 
+  /** Every CPU variant this machine can run (the widest is the default) against the reference. */
+  @ParameterizedTest(name = "{0}")
+  @org.junit.jupiter.params.provider.ValueSource(strings = {"x86-64", "avx2", "avx512", "avx512bf16"})
+  void everyCpuVariantMatchesReference(String variant) {
+    TestBackends.assumeNative();
+    org.junit.jupiter.api.Assumptions.assumeTrue(io.github.llmkernels.runtime.NativeCpu.supportsVariant(variant),
+        () -> "this CPU cannot run " + variant);
+    String before = io.github.llmkernels.runtime.NativeCpu.variant();
+    io.github.llmkernels.runtime.NativeCpu.useVariant(variant);
+    try {
+      for (Variant v : List.of(variants().get(0), variants().get(4), variants().get(7))) {
+        for (DType dtype : new DType[] {DType.F32, DType.BF16}) {
+          check(Backend.NATIVE, v, dtype, new int[] {97, 97, 1025}, Device.CPU);
+          check(Backend.NATIVE, v, dtype, new int[] {13, 1, 33}, Device.CPU);
+        }
+      }
+    } finally {
+      io.github.llmkernels.runtime.NativeCpu.useVariant(before);
+    }
+  }
+
   @Test
   void deterministicRunsAreBitwiseEqual() {
     TestBackends.requireNativeUnlessSkipped();

@@ -132,7 +132,8 @@ __global__ void prepare_rows(TargetView tv, RowPrep rp, RowCoef* rows, float* u_
       const float w = cce_row_weight(rp.reduction, rp.grad_loss, i, rp.valid_rows);
       const float dl = rp.grad_lse != nullptr ? rp.grad_lse[i] : 0.0f;
       const CceRowGrad g = cce_row_grad(rp.rp, rp.lse[i], w, dl);
-      rc = RowCoef{rp.lse[i], g.a, g.b, rp.analytic_u ? 0.0f : g.u, rp.filter_eps * g.scale, tgt};
+      // u stays in the row too: with a softcap the tile keeps the remainder +u t^2 (cce_math.h).
+      rc = RowCoef{rp.lse[i], g.a, g.b, g.u, rp.filter_eps * g.scale, tgt};
       u = g.u;
     }
     rows[i] = rc;
@@ -207,7 +208,7 @@ struct Region {
 
 struct Plan {
   bool half = false;         // F16 / BF16 operands
-  bool analytic_u = false;   // label smoothing without softcap: uniform term outside the tiles
+  bool analytic_u = false;   // label smoothing: its uniform -u term is applied outside the tiles
   bool sort = false, det = false, fp32_acc = false;
   int row_blocks = 0, vocab_blocks = 0, splits = 0;
   int64_t colsum_splits_max = 0;
@@ -251,7 +252,7 @@ int32_t make_plan(const llmk_cce_args& a, CcePass pass, Plan* out) {
   p.sort = (a.flags & LLMK_CCE_SORT_VOCAB) != 0;
   p.det = (a.flags & LLMK_CCE_DETERMINISTIC) != 0;
   p.fp32_acc = (a.flags & LLMK_CCE_FP32_ACCUM) != 0;
-  p.analytic_u = a.label_smoothing > 0.0 && a.softcap == 0.0;
+  p.analytic_u = a.label_smoothing > 0.0;
   const size_t f = sizeof(float);
   p.add(p.verdict, 4 * sizeof(unsigned long long));  // bad position, valid rows, tiles visited, skipped
   if (n == 0) {
@@ -626,12 +627,18 @@ extern "C" int32_t llmk_cce_workspace_bytes_cuda(const llmk_cce_args* args, int3
                         "pass must be 0 (forward) or 1 (backward); got " + std::to_string(pass));
     }
     const auto which = pass == 0 ? llmk::CcePass::Forward : llmk::CcePass::Backward;
-    LLMK_TRY_STATUS(llmk::check_cce_args(args, which));
-    LLMK_TRY_STATUS(llmk::cce::check_cuda_limits(*args));
+    // Sizes only: the query carries no tensors. Plan for everything a call may produce (the loss
+    // unless sharded, every gradient), the most a call with these sizes allocates.
+    LLMK_TRY_STATUS(llmk::check_cce_sizes(args));
+    llmk_cce_args a = *args;
+    a.loss = llmk::cce_sharded(a) ? 0 : 1;
+    a.grad_e = a.grad_c = 1;
+    a.grad_bias = a.bias != 0 ? 1 : 0;
+    LLMK_TRY_STATUS(llmk::cce::check_cuda_limits(a));
     llmk::DeviceGuard guard;  // the sort's scratch size is asked of CUB on the target device
-    LLMK_TRY_STATUS(guard.enter(static_cast<int32_t>(args->device)));
+    LLMK_TRY_STATUS(guard.enter(static_cast<int32_t>(a.device)));
     llmk::cce::Plan plan;
-    LLMK_TRY_STATUS(llmk::cce::make_plan(*args, which, &plan));
+    LLMK_TRY_STATUS(llmk::cce::make_plan(a, which, &plan));
     *bytes = static_cast<int64_t>(plan.total);
     return LLMK_OK;
   });

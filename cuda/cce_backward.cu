@@ -100,10 +100,11 @@ struct TileWorker {
           const float z = softcap_or_identity(acc[r][c] + bias()[j], p.softcap);
           const float prob = __expf(z - rc.lse);
           // p - 1 at the target is formed in fp32 here, before any rounding to the operand type.
-          g = prob * rc.a - (col == rc.tgt ? rc.b : 0.0f) - rc.u;
+          g = prob * rc.a - (col == rc.tgt ? rc.b : 0.0f);
           if (p.softcap > 0.0f) {
+            // -u (1 - t^2): the -u part is applied exactly outside the tiles; the tile keeps +u t^2.
             const float t = z / p.softcap;
-            g *= 1.0f - t * t;
+            g = (g - rc.u) * (1.0f - t * t) + rc.u;
           }
           keep |= fabsf(g) >= rc.thr;
         }

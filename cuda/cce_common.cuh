@@ -81,7 +81,7 @@ __device__ __forceinline__ float softcap_or_identity(float z, float cap) {
 /* Per-row backward coefficients (see cce_math.h): g = p * a - b * [col == tgt] - u. */
 struct RowCoef {
   float lse;
-  float a, b, u;  // u is 0 here when label smoothing is applied analytically (no softcap)
+  float a, b, u;  // u: label smoothing's uniform term (outside the tiles; softcap remainder +u t^2)
   float thr;      // filter threshold eps * scale (the tile is kept if some |g| >= thr)
   int32_t tgt;    // local target column, kTargetElsewhere or kIgnoredRow
 };

@@ -6,8 +6,8 @@ with torch.gather, next to a device-to-device copy of the same bytes. Timed with
 mean over 50 calls after 5 warm-up calls.
 
 Cross-entropy (the baseline of the fused cut cross-entropy): BF16 E [N, D] ~ N(0, 1) and
-C [V, D] ~ N(0, 1) * 2 / sqrt(D) (logits of std ~2), targets uniform in [0, V) with ~10% set to
--100; logits = E @ C.T in BF16, F.cross_entropy(logits.float(), targets, ignore_index=-100)
+C [V, D] ~ N(0, 1/D) plus a Zipf(1.5) unigram prior on the last hidden unit (LM-like logits, as
+Workloads.lmHead), Zipf targets with ~10% set to -100; logits = E @ C.T in BF16, F.cross_entropy(logits.float(), targets, ignore_index=-100)
 (mean), then backward for dE and dC in BF16. `eager` and `compile` (torch.compile of the same
 function, mode default, compiled and warmed up before timing). `fwd` runs the forward with
 autograd recording (what training pays before backward); `fwdbwd` adds loss.backward().
@@ -67,9 +67,17 @@ def gather_rows():
 
 def cce_inputs(n, d, v, seed):
     gen = torch.Generator(device="cuda").manual_seed(seed)
-    e = torch.randn(n, d, device="cuda", generator=gen).to(torch.bfloat16)
-    c = (torch.randn(v, d, device="cuda", generator=gen) * (2.0 / d ** 0.5)).to(torch.bfloat16)
-    targets = torch.randint(0, v, (n,), device="cuda", generator=gen)
+    # LM-like logits (as Workloads.lmHead): N(0, 1) noise plus a Zipf(1.5) unigram prior riding on
+    # the last hidden unit; targets drawn from the same Zipf law.
+    e = torch.randn(n, d, device="cuda", generator=gen)
+    e[:, d - 1] = 1.0
+    e = e.to(torch.bfloat16)
+    c = torch.randn(v, d, device="cuda", generator=gen) * (1.0 / d ** 0.5)
+    ranks = torch.arange(1, v + 1, device="cuda", dtype=torch.float32)
+    c[:, d - 1] = -1.5 * torch.log(ranks)
+    c = c.to(torch.bfloat16)
+    zipf = ranks.pow(-1.5)
+    targets = torch.multinomial(zipf / zipf.sum(), n, replacement=True, generator=gen)
     ignored = torch.rand(n, device="cuda", generator=gen) < 0.1
     targets[ignored] = -100
     return e.requires_grad_(), c.requires_grad_(), targets
@@ -151,7 +159,8 @@ def cce():
                     print(f"{shape:20} {name:8} {pass_name:7} {median:10.3f} {ms[0]:10.3f} {mib:10.1f} {loss:10.5f}")
                 except Exception as ex:  # noqa: BLE001
                     first = str(ex).strip().splitlines()[0] if str(ex).strip() else ""
-                    print(f"{shape:20} {name:8} {pass_name:7} failed: {type(ex).__name__}: {first}")
+                    what = "torch.compile failed" if name == "compile" else "failed"
+                    print(f"{shape:20} {name:8} {pass_name:7} {what}: {type(ex).__name__}: {first}")
                     if os.environ.get("LLMK_TORCH_TRACEBACK"):
                         traceback.print_exc()
                     if name == "compile":

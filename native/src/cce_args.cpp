@@ -145,18 +145,4 @@ int32_t fail_cce_target(const llmk_cce_args& a, int64_t pos, int64_t value) {
                   ") and is not ignore_index (" + std::to_string(a.ignore_index) + "); nothing was written");
 }
 
-int32_t check_cce_targets_host(const llmk_cce_args& a, int64_t* valid_rows) {
-  int64_t valid = 0;
-  for (int64_t i = 0; i + a.shift < a.n; ++i) {
-    const int64_t pos = i + a.shift;
-    const int64_t t = a.target_dtype == LLMK_I32 ? reinterpret_cast<const int32_t*>(a.targets)[pos]
-                                                 : reinterpret_cast<const int64_t*>(a.targets)[pos];
-    if (t == a.ignore_index) continue;
-    if (t < 0 || t >= a.vocab_total) return fail_cce_target(a, pos, t);
-    ++valid;
-  }
-  *valid_rows = valid;
-  return LLMK_OK;
-}
-
 }  // namespace llmk

@@ -19,9 +19,6 @@ int32_t check_cce_sizes(const llmk_cce_args* a);
  * input, and that byte counts fit int64. Does not read targets (they may live on a device). */
 int32_t check_cce_args(const llmk_cce_args* a, CcePass pass);
 
-/* Validates every target on the host (host memory only); writes the number of valid rows. */
-int32_t check_cce_targets_host(const llmk_cce_args& a, int64_t* valid_rows);
-
 /* Records the error for the bad target at position pos (already shifted) with value value. */
 int32_t fail_cce_target(const llmk_cce_args& a, int64_t pos, int64_t value);
 

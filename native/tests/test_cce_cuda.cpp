@@ -12,14 +12,7 @@
 #include "llmk/half_bits.h"
 #include "llmk/llmk.h"
 
-static int failures = 0;
-#define EXPECT(cond)                                                             \
-  do {                                                                           \
-    if (!(cond)) {                                                               \
-      std::fprintf(stderr, "%s:%d: expected %s\n", __FILE__, __LINE__, #cond);   \
-      ++failures;                                                                \
-    }                                                                            \
-  } while (0)
+#include "expect.h"
 
 namespace {
 

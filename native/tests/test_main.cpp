@@ -10,14 +10,7 @@
 #include "llmk/index_math.h"
 #include "llmk/llmk.h"
 
-static int failures = 0;
-#define EXPECT(cond)                                                   \
-  do {                                                                 \
-    if (!(cond)) {                                                     \
-      std::fprintf(stderr, "%s:%d: expected %s\n", __FILE__, __LINE__, #cond); \
-      ++failures;                                                      \
-    }                                                                  \
-  } while (0)
+#include "expect.h"
 
 static void index_math_is_64_bit() {
   // 8 heads x 2^20 rows x 512 bytes: offsets pass 2^32.

@@ -5,7 +5,9 @@
  * dl, the gradient of the total with respect to the (capped) logit z_ij is
  *   g_ij = p_ij * a_i - b_i * [j == t_i] - u_i,      p_ij = exp(z_ij - lse_i)
  *   a_i  = w * (1 + 2 * zl * lse_i) + dl,   b_i = w * (1 - ls),   u_i = w * ls / V_total
- * and, with softcap, g is multiplied by 1 - (z_ij / cap)^2 before it reaches E, C and bias. */
+ * and, with softcap, g is multiplied by 1 - (z_ij / cap)^2 before it reaches E, C and bias.
+ * The kernels apply the uniform -u_i exactly, as rank-one updates outside the logit tiles (so that
+ * gradient filtering cannot drop it); with a softcap the tiles keep the remainder +u_i t_ij^2. */
 #ifndef LLMK_CCE_MATH_H
 #define LLMK_CCE_MATH_H
 
@@ -44,7 +46,7 @@ struct CceRowGrad {
   float a;      // multiplies p_ij
   float b;      // subtracted at the target column
   float u;      // subtracted everywhere (label smoothing's uniform part)
-  float scale;  // filter scale: the tile is skipped when every |g_ij| < eps * scale
+  float scale;  // filter scale max(|a|, |b|, |u|): a tile is skipped when every |g_ij| < eps * scale
 };
 
 LLMK_HD CceRowGrad cce_row_grad(const CceRowParams& p, float lse, float w, float dlse) {
@@ -52,8 +54,9 @@ LLMK_HD CceRowGrad cce_row_grad(const CceRowParams& p, float lse, float w, float
   g.a = static_cast<float>(w * (1.0 + 2.0 * p.z_loss_scale * lse) + dlse);
   g.b = static_cast<float>(w * (1.0 - p.label_smoothing));
   g.u = static_cast<float>(w * p.label_smoothing * p.inv_vocab_total);
-  const float aa = fabsf(g.a), bb = fabsf(g.b);
+  const float aa = fabsf(g.a), bb = fabsf(g.b), uu = fabsf(g.u);
   g.scale = aa > bb ? aa : bb;
+  g.scale = g.scale > uu ? g.scale : uu;
   return g;
 }
 

@@ -10,13 +10,15 @@
  *             (summed over threads in order afterwards) and dC_block += G^T E_chunk (the block's
  *             rows belong to this thread alone).
  * Workspace: O(n + v) per-row/per-column arrays, per-thread tiles of fixed size, and, for F16/BF16
- * gradients over several chunks with fp32 accumulation, an fp32 copy of dC. Never n x v. */
+ * gradients with fp32 accumulation, the smaller of an fp32 copy of dC (several chunks) and
+ * per-thread dE partials of all rows (one chunk). Never n x v. */
 #include <omp.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <memory>
 #include <vector>
 
 #include "cce_args.h"
@@ -51,20 +53,16 @@ struct Plan {
   DcMode dc_mode = DcMode::InPlaceF32;
   bool sort = false;
   bool analytic_smoothing = false;
-  bool bf16_dot = false;   // BF16 inputs and a CPU with BF16 dot products: logits from bf16 pairs
-  int64_t dp = 0;          // bf16 pairs per row (d rounded up to even, halved)
-  bool e_f32 = false;      // an fp32 copy of the chunk's E rows exists
-  bool c_f32 = false;      // per-thread fp32 copies of the block's C rows exist
   size_t total = 0;
   // shared
-  size_t rows = 0, tcol = 0, e_chunk = 0, e_pairs = 0, row_f32 = 0;
+  size_t rows = 0, tcol = 0, e_chunk = 0, row_f32 = 0;
   // forward
   size_t stats = 0;
   // backward
   size_t order = 0, position = 0, sort_key = 0, mean_e = 0, dbias = 0, dc_acc = 0, smooth = 0;
   // per thread (offset of thread 0; stride per_thread)
   size_t thread_base = 0, per_thread = 0;
-  size_t t_cnat = 0, t_panel = 0, t_panel_bf16 = 0, t_s = 0, t_bias = 0, t_tcol = 0, t_keep = 0, t_partial = 0, t_dc = 0,
+  size_t t_cnat = 0, t_panel = 0, t_s = 0, t_bias = 0, t_tcol = 0, t_keep = 0, t_partial = 0, t_dc = 0,
          t_gt = 0, t_dbias = 0, t_rowstat = 0;
 };
 
@@ -87,10 +85,18 @@ Plan make_plan(const llmk_cce_args& a, CcePass pass, int64_t valid_rows) {
   const int64_t n = a.n, d = a.d, v = a.v;
   int64_t r = kPartialBytes / (4 * d) / kFilterRows * kFilterRows;
   r = std::min(std::max(r, kFilterRows), kMaxChunkRows);
-  p.chunk_rows = std::max<int64_t>(1, std::min(r, round_up(std::max<int64_t>(valid_rows, 1), 8)));
+  const int64_t all_rows = round_up(std::max<int64_t>(valid_rows, 1), 8);
+  p.chunk_rows = std::max<int64_t>(1, std::min(r, all_rows));
   p.lds = round_up(kBlockV, kCcePanelCols);
-  const int64_t chunks = valid_rows == 0 ? 0 : (valid_rows + p.chunk_rows - 1) / p.chunk_rows;
   const bool half = a.dtype != LLMK_F32;
+  const bool backward = pass == CcePass::Backward;
+  // F16/BF16 dC over several chunks needs an fp32 copy of dC (V x D); one chunk instead needs
+  // per-thread dE partials of all rows (threads x N x D). Take whichever is smaller.
+  if (backward && half && a.grad_c != 0 && (a.flags & LLMK_CCE_FP32_ACCUM) && all_rows > p.chunk_rows &&
+      static_cast<int64_t>(p.threads) * all_rows <= v) {
+    p.chunk_rows = all_rows;
+  }
+  const int64_t chunks = valid_rows == 0 ? 0 : (valid_rows + p.chunk_rows - 1) / p.chunk_rows;
   if (!half) {
     p.dc_mode = DcMode::InPlaceF32;
   } else if (chunks <= 1) {
@@ -98,20 +104,14 @@ Plan make_plan(const llmk_cce_args& a, CcePass pass, int64_t valid_rows) {
   } else {
     p.dc_mode = (a.flags & LLMK_CCE_FP32_ACCUM) ? DcMode::Fp32Buffer : DcMode::InPlaceHalf;
   }
-  const bool backward = pass == CcePass::Backward;
   p.sort = backward && (a.flags & LLMK_CCE_SORT_VOCAB) && a.filter_eps > 0;
-  p.bf16_dot = a.dtype == LLMK_BF16 && isa().cce_bf16_dot;
-  p.dp = (d + 1) / 2;
-  p.analytic_smoothing = backward && a.label_smoothing > 0 && a.softcap == 0;
+  p.analytic_smoothing = backward && a.label_smoothing > 0;
 
   Layout l;
   const int64_t R = p.chunk_rows;
   p.rows = l.add(8 * n);
   p.tcol = l.add(8 * n);
-  // fp32 rows of E: the logit GEMM's input unless bf16_dot, and the dC GEMM's in backward.
-  p.e_f32 = p.c_f32 = !p.bf16_dot || backward;
-  if (p.e_f32) p.e_chunk = l.add(4 * R * d);
-  if (p.bf16_dot) p.e_pairs = l.add(4 * R * p.dp);
+  p.e_chunk = l.add(4 * R * d);
   p.row_f32 = l.add(4 * 6 * R);  // per-chunk row arrays: lse, a, b, u, threshold / target logit, sums
   if (!backward) {
     p.stats = l.add(8 * 3 * R);    // merged sums in double
@@ -128,13 +128,8 @@ Plan make_plan(const llmk_cce_args& a, CcePass pass, int64_t valid_rows) {
   }
   // Per-thread tiles.
   Layout t;
-  // fp32 C rows: the fp32 panel's source, and the dE GEMM's input in backward.
-  if (p.c_f32) p.t_cnat = t.add(4 * kBlockV * d);
-  if (!p.bf16_dot) {
-    p.t_panel = t.add(4 * p.lds * d);
-  } else {
-    p.t_panel_bf16 = t.add(4 * p.lds * p.dp);
-  }
+  p.t_cnat = t.add(4 * kBlockV * d);
+  p.t_panel = t.add(4 * p.lds * d);
   p.t_s = t.add(4 * R * p.lds);
   p.t_bias = t.add(4 * p.lds);
   if (!backward) {
@@ -224,85 +219,76 @@ int32_t collect_rows(const llmk_cce_args& a, int64_t* rows, int64_t* tcol, int64
 /* Counts valid rows without storing them (for the workspace query, which must not read targets). */
 int64_t upper_bound_rows(const llmk_cce_args& a) { return std::max<int64_t>(0, a.n - a.shift); }
 
-/* Loads chunk rows of E: e_chunk[r, :] = E[rows[r], :] in fp32 (when planned), and the raw bf16
- * pairs (d padded to even with a zero) for the BF16 dot-product logits. */
+/* Converts chunk rows of E to fp32: e_chunk[r, :] = E[rows[r], :]. */
 void load_e_chunk(const llmk_cce_args& a, const Plan& p, const Arena& arena, const int64_t* rows, int64_t count) {
-  float* e_chunk = p.e_f32 ? arena.at<float>(p.e_chunk) : nullptr;
-  uint32_t* pairs = p.bf16_dot ? arena.at<uint32_t>(p.e_pairs) : nullptr;
+  float* e_chunk = arena.at<float>(p.e_chunk);
 #pragma omp parallel for schedule(static) if (count * a.d > (1 << 16))
   for (int64_t r = 0; r < count; ++r) {
-    const void* src = elem(a.e, a.dtype, rows[r] * a.d);
-    if (e_chunk) to_f32(src, a.dtype, a.d, e_chunk + r * a.d);
-    if (pairs) {
-      uint32_t* dst = pairs + r * p.dp;
-      dst[p.dp - 1] = 0;  // the odd-d pad
-      std::memcpy(dst, src, static_cast<size_t>(a.d) * 2);
-    }
+    to_f32(elem(a.e, a.dtype, rows[r] * a.d), a.dtype, a.d, e_chunk + r * a.d);
   }
 }
 
-/* One thread's buffers for a vocabulary block (null where the plan has none). */
+/* Thread t's [kBlockV, d] fp32 block buffer, also its scratch outside the block loop (>= d floats). */
+float* thread_scratch(const Plan& p, const Arena& arena, int t) {
+  return arena.at<float>(p.thread_base + p.per_thread * static_cast<size_t>(t) + p.t_cnat);
+}
+
+/* One thread's buffers for a vocabulary block. */
 struct BlockBuffers {
-  float* cnat;          // [bv, d] fp32 C rows
-  float* panel;         // fp32 panel
-  uint32_t* panel_bf16; // bf16-pair panel
-  float* bias;          // [bv] fp32 bias
+  float* cnat;   // [kBlockV, d] fp32 C rows
+  float* panel;  // the logit GEMM's panel of them
+  float* bias;   // [kBlockV] fp32 bias, or null
 };
 
 BlockBuffers block_buffers(const Plan& p, const llmk_cce_args& a, unsigned char* mine) {
-  return BlockBuffers{p.c_f32 ? reinterpret_cast<float*>(mine + p.t_cnat) : nullptr,
-                      p.bf16_dot ? nullptr : reinterpret_cast<float*>(mine + p.t_panel),
-                      p.bf16_dot ? reinterpret_cast<uint32_t*>(mine + p.t_panel_bf16) : nullptr,
+  return BlockBuffers{reinterpret_cast<float*>(mine + p.t_cnat), reinterpret_cast<float*>(mine + p.t_panel),
                       a.bias ? reinterpret_cast<float*>(mine + p.t_bias) : nullptr};
 }
 
-/* Loads C rows order[j0 + j] (or j0 + j) of the block: fp32 copies and panel, or the bf16-pair
- * panel, and the block's bias. */
+/* Loads C rows order[j0 + j] (or j0 + j) of the block as fp32, packs the panel, and the bias. */
 void load_c_block(const llmk_cce_args& a, const int64_t* order, int64_t j0, int64_t bv, const BlockBuffers& b) {
   for (int64_t j = 0; j < bv; ++j) {
     const int64_t row = order ? order[j0 + j] : j0 + j;
-    if (b.cnat) to_f32(elem(a.c, a.dtype, row * a.d), a.dtype, a.d, b.cnat + j * a.d);
+    to_f32(elem(a.c, a.dtype, row * a.d), a.dtype, a.d, b.cnat + j * a.d);
     if (b.bias) to_f32(elem(a.bias, a.dtype, row), a.dtype, 1, b.bias + j);
   }
-  if (b.panel) isa().cce_pack_panel(b.cnat, bv, a.d, b.panel);
-  if (b.panel_bf16) {
-    isa().cce_pack_panel_bf16(reinterpret_cast<const uint16_t*>(a.c), order, j0, bv, a.d, b.panel_bf16);
-  }
+  isa().cce_pack_panel(b.cnat, bv, a.d, b.panel);
 }
 
-/* S [count, lds] = E_chunk C_block^T with the plan's arithmetic. */
+/* S [count, lds] = E_chunk C_block^T. */
 void block_logits(const Plan& p, const Arena& arena, const llmk_cce_args& a, int64_t count, int64_t bv,
                   const BlockBuffers& b, float* s) {
-  if (p.bf16_dot) {
-    isa().cce_logits_bf16(arena.at<uint32_t>(p.e_pairs), count, p.dp, b.panel_bf16, bv, s, p.lds);
-  } else {
-    isa().cce_logits(arena.at<float>(p.e_chunk), count, a.d, b.panel, bv, s, p.lds);
-  }
+  isa().cce_logits(arena.at<float>(p.e_chunk), count, a.d, b.panel, bv, s, p.lds);
 }
 
-int32_t allocate(const Plan& p, Arena& arena) {
-  if (!arena.ok(p.total)) {
-    return fail(LLMK_ERR_OUT_OF_MEMORY, "cce workspace of " + std::to_string(p.total) + " bytes could not be allocated");
+/* Everything before the kernel proper: validates the arguments, reads the targets once (nothing
+ * is written before they all pass), plans and allocates the workspace, and stores the valid
+ * rows and their target columns in it. */
+int32_t prepare(llmk_cce_args& a, CcePass pass, Plan* plan, std::unique_ptr<Arena>* arena, int64_t* valid) {
+  if (int32_t rc = check_cce_args(&a, pass)) return rc;
+  std::vector<int64_t> rows(static_cast<size_t>(a.n)), tcol(static_cast<size_t>(a.n));
+  if (int32_t rc = collect_rows(a, rows.data(), tcol.data(), valid)) return rc;
+  *plan = make_plan(a, pass, *valid);
+  *arena = std::make_unique<Arena>(plan->total);
+  if (!(*arena)->ok(plan->total)) {
+    return fail(LLMK_ERR_OUT_OF_MEMORY,
+                "cce workspace of " + std::to_string(plan->total) + " bytes could not be allocated");
   }
+  std::copy(rows.begin(), rows.begin() + *valid, (*arena)->at<int64_t>(plan->rows));
+  std::copy(tcol.begin(), tcol.begin() + *valid, (*arena)->at<int64_t>(plan->tcol));
   return LLMK_OK;
 }
 
 // ---- forward ---------------------------------------------------------------------------------
 
 int32_t forward(llmk_cce_args& a) {
-  if (int32_t rc = check_cce_args(&a, CcePass::Forward)) return rc;
-  std::vector<int64_t> rows_v(static_cast<size_t>(a.n)), tcol_v(static_cast<size_t>(a.n));
+  Plan p;
+  std::unique_ptr<Arena> workspace;
   int64_t valid = 0;
-  if (int32_t rc = collect_rows(a, rows_v.data(), tcol_v.data(), &valid)) return rc;
-  const Plan p = make_plan(a, CcePass::Forward, valid);
-  Arena arena(p.total);
-  if (int32_t rc = allocate(p, arena)) return rc;
+  if (int32_t rc = prepare(a, CcePass::Forward, &p, &workspace, &valid)) return rc;
+  const Arena& arena = *workspace;
   int64_t* rows = arena.at<int64_t>(p.rows);
   int64_t* tcol = arena.at<int64_t>(p.tcol);
-  std::copy(rows_v.begin(), rows_v.begin() + valid, rows);
-  std::copy(tcol_v.begin(), tcol_v.begin() + valid, tcol);
-  rows_v = {};
-  tcol_v = {};
 
   float* lse_out = reinterpret_cast<float*>(a.lse);
   float* tl_out = reinterpret_cast<float*>(a.target_logit);
@@ -414,20 +400,21 @@ void sort_vocabulary(const llmk_cce_args& a, const Plan& p, const Arena& arena, 
     for (int64_t k = 0; k < d; ++k) mean_e[k] += row[static_cast<size_t>(k)];
   }
   for (int64_t k = 0; k < d; ++k) mean_e[k] /= static_cast<double>(std::max<int64_t>(valid, 1));
-#pragma omp parallel
+#pragma omp parallel num_threads(p.threads)
   {
-    std::vector<float> crow(static_cast<size_t>(d));
+    // No allocation inside the region: an exception there could not be caught (std::terminate).
+    float* crow = thread_scratch(p, arena, omp_get_thread_num());
 #pragma omp for schedule(static)
     for (int64_t j = 0; j < v; ++j) {
-      to_f32(elem(a.c, a.dtype, j * d), a.dtype, d, crow.data());
+      to_f32(elem(a.c, a.dtype, j * d), a.dtype, d, crow);
       double dot = 0.0;
-      for (int64_t k = 0; k < d; ++k) dot += mean_e[k] * crow[static_cast<size_t>(k)];
+      for (int64_t k = 0; k < d; ++k) dot += mean_e[k] * crow[k];
       if (a.bias != 0) {
         float b = 0.0f;
         to_f32(elem(a.bias, a.dtype, j), a.dtype, 1, &b);
         dot += b;
       }
-      key[j] = dot;
+      key[j] = std::isnan(dot) ? -HUGE_VAL : dot;  // NaN would break the sort's strict weak order
       order[j] = j;
     }
   }
@@ -437,7 +424,7 @@ void sort_vocabulary(const llmk_cce_args& a, const Plan& p, const Arena& arena, 
 
 /* Adds a finished dC block (fp32 tile [bv, d]) into wherever dC accumulates. */
 void flush_dc_block(const llmk_cce_args& a, const Plan& p, const Arena& arena, const int64_t* order, int64_t j0,
-                    int64_t bv, const float* tile, float* scratch) {
+                    int64_t bv, float* tile, const double* u_e, float* scratch) {
   const int64_t d = a.d;
   for (int64_t j = 0; j < bv; ++j) {
     const int64_t row = order ? order[j0 + j] : j0 + j;
@@ -453,9 +440,15 @@ void flush_dc_block(const llmk_cce_args& a, const Plan& p, const Arena& arena, c
         for (int64_t k = 0; k < d; ++k) dst[k] += src[k];
         break;
       }
-      case DcMode::SingleChunk:
-        from_f32(src, a.dtype, d, elem_mut(a.grad_c, a.dtype, row * d));
+      case DcMode::SingleChunk: {
+        // Rounded once: the exact label-smoothing term (complete with one chunk) goes in first.
+        float* t = tile + j * d;
+        if (p.analytic_smoothing) {
+          for (int64_t k = 0; k < d; ++k) t[k] -= static_cast<float>(u_e[k]);
+        }
+        from_f32(t, a.dtype, d, elem_mut(a.grad_c, a.dtype, row * d));
         break;
+      }
       case DcMode::InPlaceHalf: {
         void* dst = elem_mut(a.grad_c, a.dtype, row * d);
         to_f32(dst, a.dtype, d, scratch);
@@ -468,19 +461,13 @@ void flush_dc_block(const llmk_cce_args& a, const Plan& p, const Arena& arena, c
 }
 
 int32_t backward(llmk_cce_args& a) {
-  if (int32_t rc = check_cce_args(&a, CcePass::Backward)) return rc;
-  std::vector<int64_t> rows_v(static_cast<size_t>(a.n)), tcol_v(static_cast<size_t>(a.n));
+  Plan p;
+  std::unique_ptr<Arena> workspace;
   int64_t valid = 0;
-  if (int32_t rc = collect_rows(a, rows_v.data(), tcol_v.data(), &valid)) return rc;
-  const Plan p = make_plan(a, CcePass::Backward, valid);
-  Arena arena(p.total);
-  if (int32_t rc = allocate(p, arena)) return rc;
+  if (int32_t rc = prepare(a, CcePass::Backward, &p, &workspace, &valid)) return rc;
+  const Arena& arena = *workspace;
   int64_t* rows = arena.at<int64_t>(p.rows);
   int64_t* tcol = arena.at<int64_t>(p.tcol);
-  std::copy(rows_v.begin(), rows_v.begin() + valid, rows);
-  std::copy(tcol_v.begin(), tcol_v.begin() + valid, tcol);
-  rows_v = {};
-  tcol_v = {};
 
   const int64_t R = p.chunk_rows, d = a.d, v = a.v;
   const int64_t blocks = (v + kBlockV - 1) / kBlockV;
@@ -541,8 +528,8 @@ int32_t backward(llmk_cce_args& a) {
       row_lse[r] = lse_in[row];
       row_a[r] = g.a;
       row_b[r] = g.b;
-      row_u[r] = p.analytic_smoothing ? 0.0f : g.u;
-      row_uan[r] = p.analytic_smoothing ? g.u : 0.0f;
+      row_u[r] = g.u;
+      row_uan[r] = g.u;
       // A row with zero scale has zero gradient: with filtering on it never keeps a tile.
       row_thr[r] = !filter ? 0.0f : g.scale > 0 ? static_cast<float>(a.filter_eps) * g.scale : HUGE_VALF;
       if (p.analytic_smoothing) {
@@ -563,6 +550,9 @@ int32_t backward(llmk_cce_args& a) {
       float* dc = a.grad_c ? reinterpret_cast<float*>(mine + p.t_dc) : nullptr;
       float* gt = a.grad_c ? reinterpret_cast<float*>(mine + p.t_gt) : nullptr;
       float* db = reinterpret_cast<float*>(mine + p.t_dbias);
+      // OpenMP may grant fewer threads than planned (OMP_THREAD_LIMIT, OMP_DYNAMIC, nesting): only
+      // the team's partials are written, so only they are summed.
+      const int team = omp_get_num_threads();
       if (partial) std::fill(partial, partial + count * d, 0.0f);
       const CceTileRows rp{row_lse, row_a, row_b, row_u, row_thr, tile_tcol};
 #pragma omp for schedule(static, 1)
@@ -596,7 +586,10 @@ int32_t backward(llmk_cce_args& a) {
           for (int64_t r = 0; r < fr; ++r)
             for (int64_t j = 0; j < bv; ++j) db[j] += g[r * p.lds + j];
         }
-        if (dc && any) flush_dc_block(a, p, arena, order, j0, bv, dc, cnat);
+        // A single chunk writes each dC row once, the exact smoothing term included: every block.
+        if (dc && (any || (p.dc_mode == DcMode::SingleChunk && p.analytic_smoothing))) {
+          flush_dc_block(a, p, arena, order, j0, bv, dc, u_e, cnat);
+        }
         if (dbias && any) {
           for (int64_t j = 0; j < bv; ++j) dbias[order ? order[j0 + j] : j0 + j] += db[j];
         }
@@ -608,7 +601,7 @@ int32_t backward(llmk_cce_args& a) {
         for (int64_t r = 0; r < count; ++r) {
           float* acc = cnat;  // this thread's block buffer is free now: [d] scratch
           std::fill(acc, acc + d, 0.0f);
-          for (int u = 0; u < p.threads; ++u) {
+          for (int u = 0; u < team; ++u) {
             const float* part = arena.at<float>(p.thread_base + p.per_thread * static_cast<size_t>(u) + p.t_partial);
             for (int64_t k = 0; k < d; ++k) acc[k] += part[r * d + k];
           }
@@ -622,16 +615,17 @@ int32_t backward(llmk_cce_args& a) {
   }
 
   // Finish dC and dbias: the analytic smoothing terms, and fp32 accumulators to the output dtype.
-  if (a.grad_c && (p.dc_mode == DcMode::Fp32Buffer || p.analytic_smoothing)) {
-#pragma omp parallel
+  const bool smoothing_left = p.analytic_smoothing && p.dc_mode != DcMode::SingleChunk;
+  if (a.grad_c && (p.dc_mode == DcMode::Fp32Buffer || smoothing_left)) {
+#pragma omp parallel num_threads(p.threads)
     {
-      std::vector<float> row(static_cast<size_t>(d));
+      float* row = thread_scratch(p, arena, omp_get_thread_num());
 #pragma omp for schedule(static)
       for (int64_t j = 0; j < v; ++j) {
-        float* buf = p.dc_mode == DcMode::Fp32Buffer ? arena.at<float>(p.dc_acc) + j * d : row.data();
+        float* buf = p.dc_mode == DcMode::Fp32Buffer ? arena.at<float>(p.dc_acc) + j * d : row;
         void* out = elem_mut(a.grad_c, a.dtype, j * d);
         if (p.dc_mode != DcMode::Fp32Buffer) to_f32(out, a.dtype, d, buf);
-        if (p.analytic_smoothing) {
+        if (smoothing_left) {
           for (int64_t k = 0; k < d; ++k) buf[k] -= static_cast<float>(u_e[k]);
         }
         from_f32(buf, a.dtype, d, out);

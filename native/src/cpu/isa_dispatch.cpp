@@ -13,19 +13,14 @@ namespace {
 #define LLMK_ISA_TABLE(ns) \
   IsaKernels{#ns, ns::f32_to_f16, ns::f16_to_f32, ns::f32_to_bf16, ns::bf16_to_f32, \
              ns::copy_row_streaming, ns::store_fence, ns::cce_pack_panel, ns::cce_logits, ns::cce_gemm_acc, \
-             ns::cce_tile_forward, ns::cce_tile_backward, ns::kCceBf16Dot, ns::cce_pack_panel_bf16, \
-             ns::cce_logits_bf16}
+             ns::cce_tile_forward, ns::cce_tile_backward}
 
 const IsaKernels kX86_64 = LLMK_ISA_TABLE(x86_64);
 const IsaKernels kAvx2 = LLMK_ISA_TABLE(avx2);
 const IsaKernels kAvx512 = LLMK_ISA_TABLE(avx512);
-const IsaKernels kAvx512Bf16 = LLMK_ISA_TABLE(avx512bf16);
 
 bool cpu_supports(const IsaKernels& k) {
   __builtin_cpu_init();
-  if (&k == &kAvx512Bf16) {
-    return cpu_supports(kAvx512) && __builtin_cpu_supports("avx512bf16");
-  }
   if (&k == &kAvx512) {
     return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
            __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
@@ -40,14 +35,14 @@ bool cpu_supports(const IsaKernels& k) {
 
 const IsaKernels* by_name(const char* name) {
   if (!name) return nullptr;
-  for (const IsaKernels* k : {&kAvx512Bf16, &kAvx512, &kAvx2, &kX86_64}) {
+  for (const IsaKernels* k : {&kAvx512, &kAvx2, &kX86_64}) {
     if (std::strcmp(k->name, name) == 0 || (k == &kX86_64 && std::strcmp(name, "x86-64") == 0)) return k;
   }
   return nullptr;
 }
 
 const IsaKernels* best() {
-  for (const IsaKernels* k : {&kAvx512Bf16, &kAvx512, &kAvx2}) {
+  for (const IsaKernels* k : {&kAvx512, &kAvx2}) {
     if (cpu_supports(*k)) return k;
   }
   return &kX86_64;
@@ -76,7 +71,7 @@ extern "C" int32_t llmk_cpu_set_variant(const char* name) noexcept {
     const llmk::IsaKernels* k = llmk::by_name(name);
     if (!k) {
       return llmk::fail(LLMK_ERR_INVALID_ARGUMENT,
-                        std::string("variant must be one of avx512bf16, avx512, avx2, x86-64; got ") +
+                        std::string("variant must be one of avx512, avx2, x86-64; got ") +
                             (name ? name : "null"));
     }
     if (!llmk::cpu_supports(*k)) {

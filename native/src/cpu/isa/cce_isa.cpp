@@ -12,10 +12,6 @@
 
 #include "cpu/isa/isa_kernels.h"
 
-#if defined(__AVX512BF16__)
-#include <immintrin.h>
-#endif
-
 namespace llmk {
 namespace LLMK_ISA_NS {
 namespace {
@@ -271,7 +267,10 @@ void cce_tile_backward(float* s, int64_t lds, int64_t rows, int64_t bv, const fl
         }
         const vi col = lane_index() + static_cast<int32_t>(j);
         const vf bt = col == tc ? splat(b) : vf{};
-        vf g = ((vexp(x - lse) * a - bt) - u) * dcap;
+        vf g = vexp(x - lse) * a - bt;
+        // With a softcap, label smoothing's -u (applied exactly outside the tiles) becomes
+        // -u (1 - t^2): the tile keeps the rest, +u t^2.
+        if (softcap > 0) g = (g - u) * dcap + u;
         const vf ag = g < splat(0.0f) ? -g : g;
         vflag = ag >= thr ? splat(1.0f) : vflag;
         store(z + j, g);
@@ -284,7 +283,8 @@ void cce_tile_backward(float* s, int64_t lds, int64_t rows, int64_t bv, const fl
             x = softcap * th;
             dcap = 1.0f - th * th;
           }
-          const float g = ((sexp(x - lse) * a - (t == tc ? b : 0.0f)) - u) * dcap;
+          float g = sexp(x - lse) * a - (t == tc ? b : 0.0f);
+          if (softcap > 0) g = (g - u) * dcap + u;
           if ((g < 0 ? -g : g) >= thr) vflag[0] = 1.0f;
           z[t] = g;
         }
@@ -295,93 +295,6 @@ void cce_tile_backward(float* s, int64_t lds, int64_t rows, int64_t bv, const fl
     row_keep[r] = any > 0.0f;
   }
 }
-
-// ---- BF16 dot products (vdpbf16ps): two multiply-adds per fp32 lane ----------------------------
-
-#if defined(__AVX512BF16__)
-const bool kCceBf16Dot = true;
-
-namespace {
-/* S[r, 0..32) = E[r, :] . panel strip, from bf16 pairs; fp32 accumulation. */
-template <int M>
-inline void logit_micro_bf16(const uint32_t* e, int64_t dp, const uint32_t* strip, float* s, int64_t lds) {
-  __m512 acc0[M], acc1[M];
-  for (int r = 0; r < M; ++r) acc0[r] = acc1[r] = _mm512_setzero_ps();
-  for (int64_t k = 0; k < dp; ++k) {
-    const __m512bh c0 = (__m512bh)_mm512_loadu_si512(strip + k * kCcePanelCols);
-    const __m512bh c1 = (__m512bh)_mm512_loadu_si512(strip + k * kCcePanelCols + 16);
-    for (int r = 0; r < M; ++r) {
-      const __m512bh x = (__m512bh)_mm512_set1_epi32(static_cast<int>(e[r * dp + k]));
-      acc0[r] = _mm512_dpbf16_ps(acc0[r], x, c0);
-      acc1[r] = _mm512_dpbf16_ps(acc1[r], x, c1);
-    }
-  }
-  for (int r = 0; r < M; ++r) {
-    _mm512_storeu_ps(s + r * lds, acc0[r]);
-    _mm512_storeu_ps(s + r * lds + 16, acc1[r]);
-  }
-}
-
-template <int M>
-void logit_rows_bf16(const uint32_t* e, int64_t dp, const uint32_t* panel, int64_t strips, float* s, int64_t lds) {
-  for (int64_t st = 0; st < strips; ++st) {
-    logit_micro_bf16<M>(e, dp, panel + st * dp * kCcePanelCols, s + st * kCcePanelCols, lds);
-  }
-}
-}  // namespace
-
-void cce_pack_panel_bf16(const uint16_t* c, const int64_t* order, int64_t j0_block, int64_t bv, int64_t d,
-                         uint32_t* panel) {
-  const int64_t dp = (d + 1) / 2;
-  const int64_t strips = (bv + kCcePanelCols - 1) / kCcePanelCols;
-  for (int64_t st = 0; st < strips; ++st) {
-    uint32_t* dst = panel + st * dp * kCcePanelCols;
-    const int64_t j0 = st * kCcePanelCols;
-    const int64_t cols = bv - j0 < kCcePanelCols ? bv - j0 : kCcePanelCols;
-    for (int64_t j = 0; j < kCcePanelCols; ++j) {
-      const int64_t col = j0_block + j0 + j;
-      if (j >= cols) {
-        for (int64_t k = 0; k < dp; ++k) dst[k * kCcePanelCols + j] = 0;
-        continue;
-      }
-      const uint16_t* row = c + (order ? order[col] : col) * d;
-      const int64_t whole = d / 2;  // pairs inside the row; an odd d leaves one element
-      for (int64_t k = 0; k < whole; ++k) {
-        uint32_t pair;
-        std::memcpy(&pair, row + 2 * k, sizeof pair);  // little-endian: element 2k in the low half
-        dst[k * kCcePanelCols + j] = pair;
-      }
-      if (whole < dp) dst[whole * kCcePanelCols + j] = row[d - 1];
-    }
-  }
-}
-
-void cce_logits_bf16(const uint32_t* e, int64_t rows, int64_t dp, const uint32_t* panel, int64_t bv, float* s,
-                     int64_t lds) {
-  const int64_t strips = (bv + kCcePanelCols - 1) / kCcePanelCols;
-  int64_t r = 0;
-  for (; r + kRowsPerMicro <= rows; r += kRowsPerMicro) {
-    logit_rows_bf16<kRowsPerMicro>(e + r * dp, dp, panel, strips, s + r * lds, lds);
-  }
-  const uint32_t* er = e + r * dp;
-  float* sr = s + r * lds;
-  switch (rows - r) {
-    case 7: logit_rows_bf16<7>(er, dp, panel, strips, sr, lds); break;
-    case 6: logit_rows_bf16<6>(er, dp, panel, strips, sr, lds); break;
-    case 5: logit_rows_bf16<5>(er, dp, panel, strips, sr, lds); break;
-    case 4: logit_rows_bf16<4>(er, dp, panel, strips, sr, lds); break;
-    case 3: logit_rows_bf16<3>(er, dp, panel, strips, sr, lds); break;
-    case 2: logit_rows_bf16<2>(er, dp, panel, strips, sr, lds); break;
-    case 1: logit_rows_bf16<1>(er, dp, panel, strips, sr, lds); break;
-    default: break;
-  }
-}
-#else
-// This variant has no BF16 dot product: the driver never calls these (kCceBf16Dot is false).
-const bool kCceBf16Dot = false;
-void cce_pack_panel_bf16(const uint16_t*, const int64_t*, int64_t, int64_t, int64_t, uint32_t*) {}
-void cce_logits_bf16(const uint32_t*, int64_t, int64_t, const uint32_t*, int64_t, float*, int64_t) {}
-#endif
 
 }  // namespace LLMK_ISA_NS
 }  // namespace llmk

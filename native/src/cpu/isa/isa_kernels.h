@@ -13,7 +13,8 @@ struct CceTileRows {
   const float* lse;          // whole-vocabulary log-sum-exp
   const float* a;            // multiplies p
   const float* b;            // subtracted at the target column
-  const float* u;            // subtracted everywhere (0 unless softcap with label smoothing)
+  const float* u;            // label smoothing's uniform term (applied exactly outside the tiles; with a
+                             // softcap the tile holds the remainder +u t^2)
   const float* threshold;    // filter: the row matters if some |g| >= threshold (0: always)
   const int64_t* target_col; // target's column in this tile, or -1
 };
@@ -36,18 +37,12 @@ struct CceTileRows {
                         float* row_max, float* row_sumexp, float* row_sumz); \
   void cce_tile_backward(float* s, int64_t lds, int64_t rows, int64_t bv, const float* bias, float softcap, \
                          const CceTileRows& rp, uint8_t* row_keep);  \
-  extern const bool kCceBf16Dot;                                     \
-  void cce_pack_panel_bf16(const uint16_t* c, const int64_t* order, int64_t j0, int64_t bv, int64_t d, \
-                           uint32_t* panel);                         \
-  void cce_logits_bf16(const uint32_t* e, int64_t rows, int64_t dp, const uint32_t* panel, int64_t bv, float* s, \
-                       int64_t lds);                                 \
   }                                                                  \
   }
 
 LLMK_DECLARE_ISA_KERNELS(x86_64)
 LLMK_DECLARE_ISA_KERNELS(avx2)
 LLMK_DECLARE_ISA_KERNELS(avx512)
-LLMK_DECLARE_ISA_KERNELS(avx512bf16)
 
 namespace llmk {
 /* One variant's kernels; fields mirror LLMK_DECLARE_ISA_KERNELS. */
@@ -74,15 +69,6 @@ struct IsaKernels {
    * when some |g| in row r reaches the row's filter threshold. */
   void (*cce_tile_backward)(float* s, int64_t lds, int64_t rows, int64_t bv, const float* bias, float softcap,
                             const CceTileRows& rp, uint8_t* row_keep);
-  /* BF16 inputs with dot-product instructions (only where cce_bf16_dot is true). Rows are bf16
-   * pairs along D (d rounded up to even, dp = pairs): panel [strip][dp][32] pairs, zero-padded. */
-  bool cce_bf16_dot;
-  /* Panel of C rows order[j0 + j] (or j0 + j when order is null), j < bv, straight from bf16. */
-  void (*cce_pack_panel_bf16)(const uint16_t* c, const int64_t* order, int64_t j0, int64_t bv, int64_t d,
-                              uint32_t* panel);
-  /* s[r, j] = e[r, :] . c[j, :] from bf16 pairs: e [rows, dp], panel from cce_pack_panel_bf16. */
-  void (*cce_logits_bf16)(const uint32_t* e, int64_t rows, int64_t dp, const uint32_t* panel, int64_t bv, float* s,
-                          int64_t lds);
 };
 /* The variant in use (chosen at load time, changeable by llmk_cpu_set_variant). */
 const IsaKernels& isa();

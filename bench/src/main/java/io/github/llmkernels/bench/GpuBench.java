@@ -30,8 +30,9 @@ import java.util.stream.IntStream;
  * <ul>
  *   <li>Gather: keep half of a Llama-3.1-8B layer's BF16 cache vs a device-to-device copy of the
  *       same bytes; mean over {@value #ITERS} calls after {@value #WARMUP}.
- *   <li>Cut cross-entropy (BF16, no bias, MEAN, ignore -100): E ~ N(0, 1), C ~ N(0, 1) * 2 / sqrt(D)
- *       (logits of std ~2), targets uniform in [0, V) with ~10% ignored. {@code fwd} is the forward
+ *   <li>Cut cross-entropy (BF16, no bias, MEAN, ignore -100) on LM-like logits as
+ *       {@link Workloads#lmHead}: E ~ N(0, 1), C ~ N(0, 1/D) plus a Zipf(1.5) unigram prior on the
+ *       last hidden unit, Zipf targets with ~10% ignored. {@code fwd} is the forward
  *       with lse; {@code fwdbwd} is that forward then dE and dC (upstream gradient 1), into
  *       preallocated outputs. Options: {@code default} (filter AUTO, sorted vocabulary),
  *       {@code filter0} (filterEps 0: every tile computed), {@code determ} (deterministic). Median
@@ -112,8 +113,11 @@ final class GpuBench {
     CceOptions[] variants = {defaults, defaults.toBuilder().filterEps(0).build(),
         defaults.toBuilder().deterministic(true).build()};
     Device dev = Device.cuda(0);
-    try (Tensor e = randomBf16(n, d, 1.0, 11, dev);
-        Tensor c = randomBf16(v, d, 2.0 / Math.sqrt(d), 12, dev);
+    // LM-like logits, as Workloads.lmHead: N(0, 1) noise plus a Zipf unigram prior on the last unit.
+    float[] ones = new float[n];
+    java.util.Arrays.fill(ones, 1f);
+    try (Tensor e = randomBf16(n, d, 1.0, ones, 11, dev);
+        Tensor c = randomBf16(v, d, 1.0 / Math.sqrt(d), Workloads.zipfPrior(v), 12, dev);
         Tensor targetsHost = randomTargets(n, v, 13);
         Tensor targets = targetsHost.to(dev);
         Tensor oneHost = Tensor.of(new float[] {1f});
@@ -156,8 +160,11 @@ final class GpuBench {
     }
   }
 
-  /** [rows, cols] BF16 on the device, N(0, std^2), filled in parallel from a fixed seed. */
-  private static Tensor randomBf16(int rows, int cols, double std, long seed, Device device) {
+  /**
+   * [rows, cols] BF16 on the device, N(0, std^2) filled in parallel from a fixed seed, except the
+   * last column, which holds lastColumn[row].
+   */
+  private static Tensor randomBf16(int rows, int cols, double std, float[] lastColumn, long seed, Device device) {
     long count = (long) rows * cols;
     if (count * 2 > Integer.MAX_VALUE) {
       throw new IllegalArgumentException("randomBf16: " + rows + "x" + cols + " is over 2 GiB");
@@ -170,7 +177,8 @@ final class GpuBench {
       SplittableRandom rnd = new SplittableRandom(seed * 1_000_003L + ch);
       int end = (int) Math.min(count, (long) (ch + 1) * chunk);
       for (int i = ch * chunk; i < end; i++) {
-        bits.put(i, HalfFloats.floatToBf16((float) (rnd.nextGaussian() * std)));
+        float x = i % cols == cols - 1 ? lastColumn[i / cols] : (float) (rnd.nextGaussian() * std);
+        bits.put(i, HalfFloats.floatToBf16(x));
       }
     });
     try (Tensor host = Tensor.wrap(bytes, DType.BF16, rows, cols)) {
@@ -178,14 +186,14 @@ final class GpuBench {
     }
   }
 
-  /** [n] I32 targets uniform in [0, v), each ignored (-100) with probability 0.1. */
+  /** [n] I32 targets from the Zipf law of {@link Workloads#lmHead}, each ignored (-100) with probability 0.1. */
   private static Tensor randomTargets(int n, int v, long seed) {
-    SplittableRandom rnd = new SplittableRandom(seed);
-    int[] t = new int[n];
+    long[] t = Workloads.zipfTargets(new SplittableRandom(seed), n, v, 0.1, -100);
+    int[] t32 = new int[n];
     for (int i = 0; i < n; i++) {
-      t[i] = rnd.nextDouble() < 0.1 ? -100 : rnd.nextInt(v);
+      t32[i] = (int) t[i];
     }
-    return Tensor.of(t, n);
+    return Tensor.of(t32, n);
   }
 
   private static float hostScalar(Tensor deviceScalar) {

@@ -268,6 +268,27 @@ final class CceCall {
     }
   }
 
+  /** Backward into new gradient tensors on e's device (dBias when there is a bias). */
+  CceGradients backwardAllocating(Tensor lse, Tensor gradLoss, Tensor gradLse) {
+    Tensor gradE = null;
+    Tensor gradC = null;
+    Tensor gradBias = null;
+    try {
+      gradE = Tensor.allocate(e.dtype(), e.device(), e.shape());
+      gradC = Tensor.allocate(e.dtype(), e.device(), c.shape());
+      gradBias = bias == null ? null : Tensor.allocate(e.dtype(), e.device(), bias.shape());
+      long[] tiles = backward(lse, gradLoss, gradLse, gradE, gradC, gradBias);
+      return new CceGradients(gradE, gradC, gradBias, tiles[0], tiles[1]);
+    } catch (RuntimeException ex) {
+      for (Tensor t : new Tensor[] {gradE, gradC, gradBias}) {
+        if (t != null) {
+          t.close();
+        }
+      }
+      throw ex;
+    }
+  }
+
   private void checkGradient(String name, Tensor grad, Tensor of) {
     if (grad == null) {
       return;

@@ -203,8 +203,10 @@ public final class CceOptions {
 
     /**
      * Gradient filtering threshold in [0, 1]: the backward pass skips a logit tile when every
-     * gradient entry there is below {@code eps * rowScale} (rowScale = the row's upstream weight).
-     * {@link #FILTER_AUTO} (the default) picks the input dtype's epsilon / 32; 0 disables filtering.
+     * gradient entry there is below {@code eps * rowScale}, where rowScale is the size of the row's
+     * gradient coefficients, max(|a|, |b|, |u|) (the row's upstream weight in the plain case; see
+     * {@link CutCrossEntropy}). {@link #FILTER_AUTO} (the default) picks the input dtype's epsilon /
+     * 32; 0 disables filtering.
      */
     public Builder filterEps(double filterEps) {
       if (!Double.isNaN(filterEps) && !(filterEps >= 0 && filterEps <= 1)) {

@@ -120,6 +120,10 @@ public final class CceShards {
    * ignored rows, reduced as the options say. Returns a host F32 tensor (scalar or [N]).
    */
   public static Tensor loss(CceShardStats combined, Tensor targets, CceOptions options, long vocabTotal) {
+    if (combined == null || targets == null || options == null) {
+      throw new IllegalArgumentException("loss: " + (combined == null ? "combined" : targets == null ? "targets"
+          : "options") + " must not be null");
+    }
     int n = Math.toIntExact(targets.numel());
     float[] lse = combined.lse().toFloatArray();
     float[] tl = combined.targetLogit().toFloatArray();
@@ -173,22 +177,6 @@ public final class CceShards {
       long vocabTotal, Tensor combinedLse, Tensor gradLoss, Tensor gradLse, CceOptions options, Exec exec) {
     CceCall call = new CceCall(BACKWARD, e, cShard, targets, biasShard, vocabOffset, vocabTotal, options, exec);
     call.select(call.inputOperands());
-    Device device = e.device();
-    Tensor gradE = Tensor.allocate(e.dtype(), device, e.shape());
-    Tensor gradC = null;
-    Tensor gradBias = null;
-    try {
-      gradC = Tensor.allocate(e.dtype(), device, cShard.shape());
-      gradBias = biasShard == null ? null : Tensor.allocate(e.dtype(), device, biasShard.shape());
-      long[] tiles = call.backward(combinedLse, gradLoss, gradLse, gradE, gradC, gradBias);
-      return new CceGradients(gradE, gradC, gradBias, tiles[0], tiles[1]);
-    } catch (RuntimeException ex) {
-      for (Tensor t : new Tensor[] {gradE, gradC, gradBias}) {
-        if (t != null) {
-          t.close();
-        }
-      }
-      throw ex;
-    }
+    return call.backwardAllocating(combinedLse, gradLoss, gradLse);
   }
 }

@@ -23,8 +23,10 @@ import io.github.llmkernels.tensor.Tensor;
  * }</pre>
  *
  * <p>Gradient filtering: a logit tile is skipped when every entry has {@code |g_ij| < eps *
- * max(|a_i|, |b_i|)} (see {@link CceOptions#filterEps}), so the error of dE_ik is bounded by the sum
- * of {@code |g_ij| |C_jk|} over entries below that threshold, and likewise for dC and dBias.
+ * max(|a_i|, |b_i|, |u_i|)} (see {@link CceOptions#filterEps}; a, b, u as in the README), so the
+ * error of dE_ik is bounded by the sum of {@code |g_ij| |C_jk|} over entries below that threshold,
+ * and likewise for dC and dBias. Label smoothing's uniform term is applied exactly outside the
+ * tiles, so filtering never drops it.
  *
  * <p>Inputs: E [N, D] and C [V, D] in F32, F16 or BF16 (accumulation is always fp32 or wider),
  * bias [V] of the same dtype or null, targets [N] I32 or I64. Every target that is not the ignore
@@ -111,32 +113,12 @@ public final class CutCrossEntropy {
       Tensor gradLse, CceOptions options, Exec exec) {
     CceCall call = new CceCall(BACKWARD, e, c, targets, bias, 0, c == null ? 1 : c.shape(0), options, exec);
     call.select(call.inputOperands());
-    Device device = e.device();
-    Tensor ownLse = null;
-    Tensor gradE = null;
-    Tensor gradC = null;
-    Tensor gradBias = null;
-    try {
-      if (lse == null) {
-        ownLse = Tensor.allocate(DType.F32, device, call.n);
-        call.forward(null, ownLse, null, null);
-      }
-      gradE = Tensor.allocate(e.dtype(), device, e.shape());
-      gradC = Tensor.allocate(e.dtype(), device, c.shape());
-      gradBias = bias == null ? null : Tensor.allocate(e.dtype(), device, bias.shape());
-      long[] tiles = call.backward(lse != null ? lse : ownLse, gradLoss, gradLse, gradE, gradC, gradBias);
-      return new CceGradients(gradE, gradC, gradBias, tiles[0], tiles[1]);
-    } catch (RuntimeException ex) {
-      for (Tensor t : new Tensor[] {gradE, gradC, gradBias}) {
-        if (t != null) {
-          t.close();
-        }
-      }
-      throw ex;
-    } finally {
-      if (ownLse != null) {
-        ownLse.close();
-      }
+    if (lse != null) {
+      return call.backwardAllocating(lse, gradLoss, gradLse);
+    }
+    try (Tensor ownLse = Tensor.allocate(DType.F32, e.device(), call.n)) {
+      call.forward(null, ownLse, null, null);
+      return call.backwardAllocating(ownLse, gradLoss, gradLse);
     }
   }
 
@@ -164,8 +146,9 @@ public final class CutCrossEntropy {
   /**
    * Bytes of workspace the native forward ({@code backward} false) or backward pass allocates for
    * these shapes and options on this backend (NATIVE or CUDA), beyond inputs and outputs. It grows
-   * with N + V (and with N x D + V x D for fp32 accumulation of F16/BF16 gradients on CUDA), never
-   * with N x V. The JAVA backend holds one row of V doubles instead.
+   * with N + V, plus fp32 accumulators for F16/BF16 gradients with fp32 accumulation (CPU: the
+   * smaller of V x D and threads x N x D floats; CUDA: N x D + V x D floats), never with N x V.
+   * The JAVA backend holds one row of V doubles instead.
    */
   public static long workspaceBytes(long n, long d, long v, DType dtype, boolean hasBias, CceOptions options,
       boolean backward, Backend backend) {

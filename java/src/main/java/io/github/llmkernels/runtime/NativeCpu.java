@@ -28,7 +28,7 @@ public final class NativeCpu {
     return NativeApi.version();
   }
 
-  /** CPU variant the kernels run: "avx512bf16", "avx512", "avx2" or "x86-64" (chosen at load time). */
+  /** CPU variant the kernels run: "avx512", "avx2" or "x86-64" (chosen at load time). */
   public static String variant() {
     return NativeApi.cpuVariant();
   }

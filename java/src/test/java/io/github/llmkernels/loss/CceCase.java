@@ -153,7 +153,7 @@ final class CceCase implements AutoCloseable {
   }
 
   /**
-   * Per-row filter scale max(|a_i|, |b_i|) of cce_math.h, 0 at ignored rows, from the reference
+   * Per-row filter scale max(|a_i|, |b_i|, |u_i|) of cce_math.h, 0 at ignored rows, from the reference
    * definitions (w: upstream weight of the row, lse, upstream lse gradient).
    */
   double[] rowScales(float[] lse, float[] gradLoss, float[] gradLse) {
@@ -171,7 +171,8 @@ final class CceCase implements AutoCloseable {
       };
       double a = w * (1 + 2 * options.zLossScale() * lse[i]) + (gradLse == null ? 0 : gradLse[i]);
       double b = w * (1 - options.labelSmoothing());
-      out[i] = Math.max(Math.abs(a), Math.abs(b));
+      double u = w * options.labelSmoothing() / v;
+      out[i] = Math.max(Math.max(Math.abs(a), Math.abs(b)), Math.abs(u));
     }
     return out;
   }

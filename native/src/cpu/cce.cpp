@@ -31,7 +31,7 @@ namespace {
 
 constexpr int64_t kBlockV = 128;                 // vocabulary columns per tile
 constexpr int64_t kFilterRows = 64;              // rows per filtering decision ("a tile" in the statistics)
-constexpr int64_t kPartialBytes = int64_t{4} << 20;  // target size of a per-thread dE partial
+constexpr int64_t kPartialBytes = int64_t{16} << 20;  // target size of a per-thread dE partial
 constexpr int64_t kMaxChunkRows = 2048;
 constexpr size_t kAlign = 64;
 

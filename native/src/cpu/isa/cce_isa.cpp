@@ -26,8 +26,6 @@ constexpr int kVecBytes = 16;
 typedef float vf __attribute__((vector_size(kVecBytes)));
 typedef int32_t vi __attribute__((vector_size(kVecBytes)));
 constexpr int kLanes = kVecBytes / 4;
-constexpr int kStripCols = 2 * kLanes;  // columns per micro-kernel strip (<= kCcePanelCols)
-constexpr int kRowsPerMicro = 8;
 
 inline vf load(const float* p) {
   vf v;
@@ -73,37 +71,60 @@ inline vf vtanh(vf x) {
   return x < splat(0.0f) ? -big : big;
 }
 
-/* S[r, 0..kStripCols) = E[r, :] . panel strip, for M rows. */
-template <int M>
-inline void logit_micro(const float* e, int64_t d, const float* strip, float* s, int64_t lds) {
-  vf acc0[M], acc1[M];
-  for (int r = 0; r < M; ++r) acc0[r] = acc1[r] = vf{};
-  for (int64_t k = 0; k < d; ++k) {
-    const vf c0 = load(strip + k * kCcePanelCols);
-    const vf c1 = load(strip + k * kCcePanelCols + kLanes);
+// Register tiles: M rows x kVecs vectors of accumulators. With 32 vector registers (AVX-512)
+// 6 x 4 = 24 accumulators, so each loaded vector feeds 6 FMAs and each broadcast 4; with 16
+// (AVX2, SSE) 4 x 3 = 12.
+#if defined(__AVX512F__)
+constexpr int kTileRows = 6;
+constexpr int kVecs = 4;
+#else
+constexpr int kTileRows = 4;
+constexpr int kVecs = 3;
+#endif
+constexpr int64_t kBlockK = 128;  // k-block: a panel slice (kBlockK x kVecs vectors) stays in L1
+
+/* S[r, cols of the kVecs vectors] (+)= E[r, k0 .. k0 + kc) . panel, for M rows; col[v] points at
+ * vector v's column group in the panel at k0 (row stride kCcePanelCols). */
+template <int M, int V>
+inline void logit_micro(const float* e, int64_t lde, int64_t kc, const float* const* col, float* s, int64_t lds,
+                        const int64_t* s_col, bool accumulate) {
+  vf acc[M][V];
+  for (int r = 0; r < M; ++r)
+    for (int v = 0; v < V; ++v) acc[r][v] = accumulate ? load(s + r * lds + s_col[v]) : vf{};
+  for (int64_t k = 0; k < kc; ++k) {
+    vf c[V];
+    for (int v = 0; v < V; ++v) c[v] = load(col[v] + k * kCcePanelCols);
     for (int r = 0; r < M; ++r) {
-      const float x = e[r * d + k];
-      acc0[r] += x * c0;
-      acc1[r] += x * c1;
+      const float x = e[r * lde + k];
+      for (int v = 0; v < V; ++v) acc[r][v] += x * c[v];
     }
   }
-  for (int r = 0; r < M; ++r) {
-    store(s + r * lds, acc0[r]);
-    store(s + r * lds + kLanes, acc1[r]);
+  for (int r = 0; r < M; ++r)
+    for (int v = 0; v < V; ++v) store(s + r * lds + s_col[v], acc[r][v]);
+}
+
+/* All rows for one group of V vectors (columns), k-block [k0, k0 + kc). */
+template <int V>
+void logit_rows(const float* e, int64_t rows, int64_t d, int64_t k0, int64_t kc, const float* const* col,
+                float* s, int64_t lds, const int64_t* s_col) {
+  const bool acc = k0 > 0;
+  int64_t r = 0;
+  for (; r + kTileRows <= rows; r += kTileRows) {
+    logit_micro<kTileRows, V>(e + r * d + k0, d, kc, col, s + r * lds, lds, s_col, acc);
+  }
+  const float* er = e + r * d + k0;
+  float* sr = s + r * lds;
+  switch (rows - r) {
+    case 5: logit_micro<5, V>(er, d, kc, col, sr, lds, s_col, acc); break;
+    case 4: logit_micro<4, V>(er, d, kc, col, sr, lds, s_col, acc); break;
+    case 3: logit_micro<3, V>(er, d, kc, col, sr, lds, s_col, acc); break;
+    case 2: logit_micro<2, V>(er, d, kc, col, sr, lds, s_col, acc); break;
+    case 1: logit_micro<1, V>(er, d, kc, col, sr, lds, s_col, acc); break;
+    default: break;
   }
 }
 
-template <int M>
-void logit_rows(const float* e, int64_t d, const float* panel, int64_t strips, float* s, int64_t lds) {
-  for (int64_t st = 0; st < strips; ++st) {
-    // A panel strip is kCcePanelCols wide; this ISA's micro-kernel covers kStripCols of it per call.
-    for (int sub = 0; sub < kCcePanelCols; sub += kStripCols) {
-      logit_micro<M>(e, d, panel + st * d * kCcePanelCols + sub, s + st * kCcePanelCols + sub, lds);
-    }
-  }
-}
-
-/* out[r, k0 .. k0 + Q*kLanes) += sum_m coef[r, m] * src[m, k0 ..], for R rows. */
+/* out[r, k .. k + Q*kLanes) += sum_m coef[r, m] * src[m, k ..], for R rows. */
 template <int R, int Q>
 inline void gemm_acc_micro(float* out, int64_t ldo, const float* coef, int64_t ldc, int64_t inner, const float* src,
                            int64_t lds) {
@@ -122,18 +143,18 @@ inline void gemm_acc_micro(float* out, int64_t ldo, const float* coef, int64_t l
     for (int q = 0; q < Q; ++q) store(out + r * ldo + q * kLanes, acc[r][q]);
 }
 
-/* Columns [k, k + Q*kLanes) of out for every row: 8 rows per micro-kernel call, so each src
- * vector loaded feeds 8 FMAs; the src slice (inner x Q vectors) stays in L1 across row groups. */
+/* Columns [k, k + Q*kLanes) of out for every row; the src slice (inner x Q vectors) stays in L1
+ * across row groups. */
 template <int Q>
 void gemm_acc_columns(float* out, int64_t ldo, const float* coef, int64_t ldc, int64_t rows, int64_t inner,
                       const float* src, int64_t d) {
   int64_t r = 0;
-  for (; r + 8 <= rows; r += 8) gemm_acc_micro<8, Q>(out + r * ldo, ldo, coef + r * ldc, ldc, inner, src, d);
+  for (; r + kTileRows <= rows; r += kTileRows) {
+    gemm_acc_micro<kTileRows, Q>(out + r * ldo, ldo, coef + r * ldc, ldc, inner, src, d);
+  }
   float* o = out + r * ldo;
   const float* g = coef + r * ldc;
   switch (rows - r) {
-    case 7: gemm_acc_micro<7, Q>(o, ldo, g, ldc, inner, src, d); break;
-    case 6: gemm_acc_micro<6, Q>(o, ldo, g, ldc, inner, src, d); break;
     case 5: gemm_acc_micro<5, Q>(o, ldo, g, ldc, inner, src, d); break;
     case 4: gemm_acc_micro<4, Q>(o, ldo, g, ldc, inner, src, d); break;
     case 3: gemm_acc_micro<3, Q>(o, ldo, g, ldc, inner, src, d); break;
@@ -164,27 +185,36 @@ void cce_pack_panel(const float* c, int64_t bv, int64_t d, float* panel) {
 }
 
 void cce_logits(const float* e, int64_t rows, int64_t d, const float* panel, int64_t bv, float* s, int64_t lds) {
-  const int64_t strips = (bv + kCcePanelCols - 1) / kCcePanelCols;
-  int64_t r = 0;
-  for (; r + kRowsPerMicro <= rows; r += kRowsPerMicro) {
-    logit_rows<kRowsPerMicro>(e + r * d, d, panel, strips, s + r * lds, lds);
-  }
-  switch (rows - r) {
-    case 7: logit_rows<7>(e + r * d, d, panel, strips, s + r * lds, lds); break;
-    case 6: logit_rows<6>(e + r * d, d, panel, strips, s + r * lds, lds); break;
-    case 5: logit_rows<5>(e + r * d, d, panel, strips, s + r * lds, lds); break;
-    case 4: logit_rows<4>(e + r * d, d, panel, strips, s + r * lds, lds); break;
-    case 3: logit_rows<3>(e + r * d, d, panel, strips, s + r * lds, lds); break;
-    case 2: logit_rows<2>(e + r * d, d, panel, strips, s + r * lds, lds); break;
-    case 1: logit_rows<1>(e + r * d, d, panel, strips, s + r * lds, lds); break;
-    default: break;
+  // Columns in groups of kVecs vectors (the last group narrower), each vector inside one strip.
+  const int64_t cols = (bv + kCcePanelCols - 1) / kCcePanelCols * kCcePanelCols;
+  for (int64_t k0 = 0; k0 < d; k0 += kBlockK) {
+    const int64_t kc = d - k0 < kBlockK ? d - k0 : kBlockK;
+    for (int64_t c0 = 0; c0 < cols; c0 += kVecs * kLanes) {
+      const float* col[kVecs];
+      int64_t s_col[kVecs];
+      int vecs = 0;
+      for (; vecs < kVecs && c0 + vecs * kLanes < cols; ++vecs) {
+        const int64_t c = c0 + vecs * kLanes;
+        col[vecs] = panel + (c / kCcePanelCols) * d * kCcePanelCols + k0 * kCcePanelCols + c % kCcePanelCols;
+        s_col[vecs] = c;
+      }
+      switch (vecs) {
+        case 4: logit_rows<4>(e, rows, d, k0, kc, col, s, lds, s_col); break;
+        case 3: logit_rows<3>(e, rows, d, k0, kc, col, s, lds, s_col); break;
+        case 2: logit_rows<2>(e, rows, d, k0, kc, col, s, lds, s_col); break;
+        case 1: logit_rows<1>(e, rows, d, k0, kc, col, s, lds, s_col); break;
+        default: break;
+      }
+    }
   }
 }
 
 void cce_gemm_acc(float* out, int64_t ldo, const float* coef, int64_t ldc, int64_t rows, int64_t inner,
                   const float* src, int64_t d) {
   int64_t k = 0;
-  for (; k + 2 * kLanes <= d; k += 2 * kLanes) gemm_acc_columns<2>(out + k, ldo, coef, ldc, rows, inner, src + k, d);
+  for (; k + kVecs * kLanes <= d; k += kVecs * kLanes) {
+    gemm_acc_columns<kVecs>(out + k, ldo, coef, ldc, rows, inner, src + k, d);
+  }
   for (; k + kLanes <= d; k += kLanes) gemm_acc_columns<1>(out + k, ldo, coef, ldc, rows, inner, src + k, d);
   for (; k < d; ++k) {  // columns past the last whole vector
     for (int64_t r = 0; r < rows; ++r) {

@@ -5,15 +5,13 @@
 # weak (COMDAT) symbol by an AVX-512 object can be picked by the linker for the baseline code
 # too, and then crash with SIGILL on older CPUs. After building, check-isa-objects.cmake fails
 # the build if a variant object defines a weak symbol outside llmk::<variant>.
-set(LLMK_ISA_VARIANTS x86_64 avx2 avx512 avx512bf16)
+set(LLMK_ISA_VARIANTS x86_64 avx2 avx512)
 # Exactly the features cpu/isa_dispatch.cpp checks before choosing a variant (no -march=...:
 # that would also allow BMI, LZCNT, MOVBE... which the run-time check does not guarantee).
 set(LLMK_ISA_FLAGS_x86_64 -march=x86-64 -mtune=generic)
 set(LLMK_ISA_FLAGS_avx2 -march=x86-64 -mtune=generic -mavx2 -mfma -mf16c)
 set(LLMK_ISA_FLAGS_avx512 -march=x86-64 -mtune=generic -mavx2 -mfma -mf16c -mavx512f -mavx512bw -mavx512vl
     -mavx512dq -mprefer-vector-width=512)
-# AVX-512 plus BF16 dot products (vdpbf16ps: Cooper Lake, Sapphire Rapids, Zen 4 and later).
-set(LLMK_ISA_FLAGS_avx512bf16 ${LLMK_ISA_FLAGS_avx512} -mavx512bf16)
 
 function(llmk_add_isa_variants target)
   set(objects "")

@@ -14,7 +14,9 @@ import java.util.List;
  * the combined statistics into the loss; and each shard runs {@link #backward} with the combined
  * lse to get its own dC, dBias and a partial dE that the shards sum.
  *
- * <p>Across GPUs with NCCL (Bytedeco {@code org.bytedeco.cuda.nccl}), on each rank's stream:
+ * <p>Across GPUs with NCCL (Bytedeco {@code org.bytedeco.cuda.nccl}), on each rank's stream
+ * ({@code io.github.llmkernels.torch.NcclCceShards.allReduce} in the optional torch module does
+ * the combining step):
  * <pre>{@code
  * CceShardStats s = CceShards.forward(e, cShard, targets, null, offset, vocabTotal, opts, exec);
  * // lse: all-reduce MAX into m, then exp(lse - m) all-reduce SUM into t, lse = m + log(t)

@@ -140,7 +140,7 @@ Plan make_plan(const llmk_cce_args& a, CcePass pass, int64_t valid_rows) {
     if (a.grad_e != 0) p.t_partial = t.add(4 * R * d);
     if (a.grad_c != 0) {
       p.t_dc = t.add(4 * kBlockV * d);
-      p.t_gt = t.add(4 * kBlockV * kFilterRows);
+      p.t_gt = t.add(4 * kBlockV * R);  // G^T of a run of kept rows: [kBlockV, run]
     }
     p.t_dbias = t.add(4 * kBlockV);
   }
@@ -218,6 +218,18 @@ int32_t collect_rows(const llmk_cce_args& a, int64_t* rows, int64_t* tcol, int64
 
 /* Counts valid rows without storing them (for the workspace query, which must not read targets). */
 int64_t upper_bound_rows(const llmk_cce_args& a) { return std::max<int64_t>(0, a.n - a.shift); }
+
+/* memset by all threads: a fresh multi-GiB gradient is first touched here, and the page faults
+ * (the kernel zeroing each page) then run in parallel too. */
+void parallel_zero(void* dst, int64_t bytes) {
+  constexpr int64_t kChunk = int64_t{2} << 20;
+  const int64_t chunks = (bytes + kChunk - 1) / kChunk;
+#pragma omp parallel for schedule(static) if (chunks > 1)
+  for (int64_t i = 0; i < chunks; ++i) {
+    const int64_t at = i * kChunk;
+    std::memset(static_cast<unsigned char*>(dst) + at, 0, static_cast<size_t>(std::min(kChunk, bytes - at)));
+  }
+}
 
 /* Converts chunk rows of E to fp32: e_chunk[r, :] = E[rows[r], :]. */
 void load_e_chunk(const llmk_cce_args& a, const Plan& p, const Arena& arena, const int64_t* rows, int64_t count) {
@@ -422,6 +434,20 @@ void sort_vocabulary(const llmk_cce_args& a, const Plan& p, const Arena& arena, 
   for (int64_t j = 0; j < v; ++j) position[order[j]] = j;
 }
 
+/* gt[j, r] = g[r, j] for r < rows, j < cols (gt row stride rows), in 16 x 16 blocks so that
+ * neither side walks memory with a large stride for long. */
+void transpose_block(const float* g, int64_t ldg, int64_t rows, int64_t cols, float* gt) {
+  constexpr int64_t kB = 16;
+  for (int64_t r0 = 0; r0 < rows; r0 += kB) {
+    const int64_t r1 = std::min(rows, r0 + kB);
+    for (int64_t j0 = 0; j0 < cols; j0 += kB) {
+      const int64_t j1 = std::min(cols, j0 + kB);
+      for (int64_t j = j0; j < j1; ++j)
+        for (int64_t r = r0; r < r1; ++r) gt[j * rows + r] = g[r * ldg + j];
+    }
+  }
+}
+
 /* Adds a finished dC block (fp32 tile [bv, d]) into wherever dC accumulates. */
 void flush_dc_block(const llmk_cce_args& a, const Plan& p, const Arena& arena, const int64_t* order, int64_t j0,
                     int64_t bv, float* tile, const double* u_e, float* scratch) {
@@ -480,9 +506,9 @@ int32_t backward(llmk_cce_args& a) {
   const int64_t eb = cce_elem_bytes(a);
 
   // Outputs are overwritten: start from zero (ignored rows and untouched blocks stay zero).
-  if (a.grad_e) std::memset(reinterpret_cast<void*>(a.grad_e), 0, static_cast<size_t>(a.n * d * eb));
-  if (a.grad_c && p.dc_mode != DcMode::Fp32Buffer) std::memset(reinterpret_cast<void*>(a.grad_c), 0, static_cast<size_t>(v * d * eb));
-  if (a.grad_c && p.dc_mode == DcMode::Fp32Buffer) std::fill(arena.at<float>(p.dc_acc), arena.at<float>(p.dc_acc) + v * d, 0.0f);
+  if (a.grad_e) parallel_zero(reinterpret_cast<void*>(a.grad_e), a.n * d * eb);
+  if (a.grad_c && p.dc_mode != DcMode::Fp32Buffer) parallel_zero(reinterpret_cast<void*>(a.grad_c), v * d * eb);
+  if (a.grad_c && p.dc_mode == DcMode::Fp32Buffer) parallel_zero(arena.at<float>(p.dc_acc), v * d * 4);
   float* dbias = a.grad_bias ? arena.at<float>(p.dbias) : nullptr;
   if (dbias) std::fill(dbias, dbias + v, 0.0f);
 
@@ -568,23 +594,36 @@ int32_t backward(llmk_cce_args& a) {
         bool any = false;
         if (dc) std::fill(dc, dc + bv * d, 0.0f);
         std::fill(db, db + bv, 0.0f);
-        for (int64_t f0 = 0; f0 < count; f0 += kFilterRows) {
-          const int64_t fr = std::min(kFilterRows, count - f0);
-          ++tiles_total;
-          if (filter && std::none_of(keep + f0, keep + f0 + fr, [](uint8_t k) { return k != 0; })) {
-            ++tiles_skipped;
-            continue;
+        // Row groups of kFilterRows are skipped when filtering finds them negligible; each run of
+        // consecutive kept groups goes through the GEMMs in one call (longer inner dimension for
+        // dC, fewer accumulator reloads).
+        int64_t f0 = 0;
+        while (f0 < count) {
+          int64_t run_end = f0, next = f0;
+          while (next < count) {
+            const int64_t fr = std::min(kFilterRows, count - next);
+            ++tiles_total;
+            const bool kept = !filter || std::any_of(keep + next, keep + next + fr, [](uint8_t k) { return k != 0; });
+            next += fr;
+            if (!kept) {
+              ++tiles_skipped;
+              break;
+            }
+            run_end = next;
           }
-          any = true;
-          const float* g = s + f0 * p.lds;
-          if (partial) isa().cce_gemm_acc(partial + f0 * d, d, g, p.lds, fr, bv, cnat, d);
-          if (dc) {
-            for (int64_t r = 0; r < fr; ++r)
-              for (int64_t j = 0; j < bv; ++j) gt[j * fr + r] = g[r * p.lds + j];
-            isa().cce_gemm_acc(dc, d, gt, fr, bv, fr, e_chunk + f0 * d, d);
+          const int64_t rows_in_run = run_end - f0;
+          if (rows_in_run > 0) {
+            any = true;
+            const float* g = s + f0 * p.lds;
+            if (partial) isa().cce_gemm_acc(partial + f0 * d, d, g, p.lds, rows_in_run, bv, cnat, d);
+            if (dc) {
+              transpose_block(g, p.lds, rows_in_run, bv, gt);
+              isa().cce_gemm_acc(dc, d, gt, rows_in_run, bv, rows_in_run, e_chunk + f0 * d, d);
+            }
+            for (int64_t r = 0; r < rows_in_run; ++r)
+              for (int64_t j = 0; j < bv; ++j) db[j] += g[r * p.lds + j];
           }
-          for (int64_t r = 0; r < fr; ++r)
-            for (int64_t j = 0; j < bv; ++j) db[j] += g[r * p.lds + j];
+          f0 = next;
         }
         // A single chunk writes each dC row once, the exact smoothing term included: every block.
         if (dc && (any || (p.dc_mode == DcMode::SingleChunk && p.analytic_smoothing))) {

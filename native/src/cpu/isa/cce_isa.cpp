@@ -81,7 +81,8 @@ constexpr int kVecs = 4;
 constexpr int kTileRows = 4;
 constexpr int kVecs = 3;
 #endif
-constexpr int64_t kBlockK = 128;  // k-block: a panel slice (kBlockK x kVecs vectors) stays in L1
+constexpr int64_t kBlockK = 128;      // k-block: a panel slice (kBlockK x kVecs vectors) stays in L1
+constexpr int64_t kBlockInner = 256;  // inner block of gemm_acc (see cce_gemm_acc)
 
 /* S[r, cols of the kVecs vectors] (+)= E[r, k0 .. k0 + kc) . panel, for M rows; col[v] points at
  * vector v's column group in the panel at k0 (row stride kCcePanelCols). */
@@ -211,16 +212,23 @@ void cce_logits(const float* e, int64_t rows, int64_t d, const float* panel, int
 
 void cce_gemm_acc(float* out, int64_t ldo, const float* coef, int64_t ldc, int64_t rows, int64_t inner,
                   const float* src, int64_t d) {
-  int64_t k = 0;
-  for (; k + kVecs * kLanes <= d; k += kVecs * kLanes) {
-    gemm_acc_columns<kVecs>(out + k, ldo, coef, ldc, rows, inner, src + k, d);
-  }
-  for (; k + kLanes <= d; k += kLanes) gemm_acc_columns<1>(out + k, ldo, coef, ldc, rows, inner, src + k, d);
-  for (; k < d; ++k) {  // columns past the last whole vector
-    for (int64_t r = 0; r < rows; ++r) {
-      float acc = out[r * ldo + k];
-      for (int64_t m = 0; m < inner; ++m) acc += coef[r * ldc + m] * src[m * d + k];
-      out[r * ldo + k] = acc;
+  // Inner dimension in blocks, so that a src slice (block x kVecs vectors) stays in L1/L2 while
+  // the row groups sweep over it; accumulators are reloaded once per block.
+  for (int64_t m0 = 0; m0 < inner; m0 += kBlockInner) {
+    const int64_t mb = inner - m0 < kBlockInner ? inner - m0 : kBlockInner;
+    const float* c = coef + m0;
+    const float* sr = src + m0 * d;
+    int64_t k = 0;
+    for (; k + kVecs * kLanes <= d; k += kVecs * kLanes) {
+      gemm_acc_columns<kVecs>(out + k, ldo, c, ldc, rows, mb, sr + k, d);
+    }
+    for (; k + kLanes <= d; k += kLanes) gemm_acc_columns<1>(out + k, ldo, c, ldc, rows, mb, sr + k, d);
+    for (; k < d; ++k) {  // columns past the last whole vector
+      for (int64_t r = 0; r < rows; ++r) {
+        float acc = out[r * ldo + k];
+        for (int64_t m = 0; m < mb; ++m) acc += c[r * ldc + m] * sr[m * d + k];
+        out[r * ldo + k] = acc;
+      }
     }
   }
 }

@@ -153,13 +153,13 @@ final class CceCase implements AutoCloseable {
   }
 
   /**
-   * Per-row filter scale max(|a_i|, |b_i|, |u_i|) of cce_math.h, 0 at ignored rows, from the reference
-   * definitions (w: upstream weight of the row, lse, upstream lse gradient).
+   * Per-row gradient coefficients {a_i, b_i, u_i} of cce_math.h from the reference definitions
+   * (null at ignored rows): w is the row's upstream weight, lse its log-sum-exp.
    */
-  double[] rowScales(float[] lse, float[] gradLoss, float[] gradLse) {
+  double[][] rowCoefficients(float[] lse, float[] gradLoss, float[] gradLse) {
     CutCrossEntropyRef.Problem p = problem();
     int valid = p.validRows();
-    double[] out = new double[n];
+    double[][] out = new double[n][];
     for (int i = 0; i < n; i++) {
       if (!p.valid(i)) {
         continue;
@@ -170,9 +170,19 @@ final class CceCase implements AutoCloseable {
         case MEAN -> gradLoss[0] / valid;
       };
       double a = w * (1 + 2 * options.zLossScale() * lse[i]) + (gradLse == null ? 0 : gradLse[i]);
-      double b = w * (1 - options.labelSmoothing());
-      double u = w * options.labelSmoothing() / v;
-      out[i] = Math.max(Math.max(Math.abs(a), Math.abs(b)), Math.abs(u));
+      out[i] = new double[] {a, w * (1 - options.labelSmoothing()), w * options.labelSmoothing() / v};
+    }
+    return out;
+  }
+
+  /** Per-row filter scale max(|a_i|, |b_i|, |u_i|), 0 at ignored rows. */
+  double[] rowScales(float[] lse, float[] gradLoss, float[] gradLse) {
+    double[][] coef = rowCoefficients(lse, gradLoss, gradLse);
+    double[] out = new double[n];
+    for (int i = 0; i < n; i++) {
+      if (coef[i] != null) {
+        out[i] = Math.max(Math.max(Math.abs(coef[i][0]), Math.abs(coef[i][1])), Math.abs(coef[i][2]));
+      }
     }
     return out;
   }

@@ -149,24 +149,19 @@ class CceParityTest {
     CutCrossEntropyRef.Problem p = k.problem();
     CceOptions o = k.options;
     double[] scale = k.rowScales(lse, gradLoss, gradLse);
+    double[][] coef = k.rowCoefficients(lse, gradLoss, gradLse);
     float[] e = k.e.toFloatArray();
     float[] c = k.c.toFloatArray();
-    int valid = p.validRows();
     double[] be = new double[k.n * k.d];
     double[] bc = new double[k.v * k.d];
     double[] bb = new double[k.v];
     for (int i = 0; i < k.n; i++) {
-      if (!p.valid(i)) {
+      if (coef[i] == null) {
         continue;
       }
-      double w = switch (o.reduction()) {
-        case NONE -> gradLoss[i];
-        case SUM -> gradLoss[0];
-        case MEAN -> gradLoss[0] / valid;
-      };
-      double a = w * (1 + 2 * o.zLossScale() * lse[i]) + (gradLse == null ? 0 : gradLse[i]);
-      double b = w * (1 - o.labelSmoothing());
-      double u = w * o.labelSmoothing() / k.v;
+      double a = coef[i][0];
+      double b = coef[i][1];
+      double u = coef[i][2];
       double threshold = eps * scale[i] * (1 + 1e-5); // the kernel's threshold is a float
       double[] z = p.logits(i);
       int t = p.targetColumn(i);

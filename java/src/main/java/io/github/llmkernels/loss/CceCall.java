@@ -153,20 +153,7 @@ final class CceCall {
   }
 
   CceArgs args(Backend backend) {
-    DType dtype = e.dtype();
-    long flags = (options.sortVocab() ? CceArgs.FLAG_SORT_VOCAB : 0)
-        | (options.fp32Accumulation() ? CceArgs.FLAG_FP32_ACCUM : 0)
-        | (options.deterministic() ? CceArgs.FLAG_DETERMINISTIC : 0);
-    CceArgs a = new CceArgs()
-        .set(CceArgs.N, n).set(CceArgs.D, d).set(CceArgs.V, v)
-        .set(CceArgs.VOCAB_OFFSET, vocabOffset).set(CceArgs.VOCAB_TOTAL, vocabTotal)
-        .set(CceArgs.DTYPE, dtype.code()).set(CceArgs.TARGET_DTYPE, targets.dtype().code())
-        .set(CceArgs.IGNORE_INDEX, options.ignoreIndex()).set(CceArgs.SHIFT, options.shift())
-        .set(CceArgs.REDUCTION, options.reduction().code).set(CceArgs.FLAGS, flags)
-        .setDouble(CceArgs.SOFTCAP, options.softcap())
-        .setDouble(CceArgs.LABEL_SMOOTHING, options.labelSmoothing())
-        .setDouble(CceArgs.Z_LOSS_SCALE, options.zLossScale())
-        .setDouble(CceArgs.FILTER_EPS, options.resolvedFilterEps(dtype))
+    CceArgs a = problemArgs(n, d, v, vocabOffset, vocabTotal, e.dtype(), targets.dtype(), options)
         .set(CceArgs.E, address(e)).set(CceArgs.C, address(c)).set(CceArgs.BIAS, address(bias))
         .set(CceArgs.TARGETS, address(targets));
     if (backend == Backend.CUDA) {
@@ -174,6 +161,24 @@ final class CceCall {
       a.set(CceArgs.STREAM, exec.stream() == null ? 0 : exec.stream().handle());
     }
     return a;
+  }
+
+  /** The sizes and options of a call as llmk_cce_args (no tensor addresses yet). */
+  static CceArgs problemArgs(long n, long d, long v, long vocabOffset, long vocabTotal, DType dtype,
+      DType targetDType, CceOptions options) {
+    long flags = (options.sortVocab() ? CceArgs.FLAG_SORT_VOCAB : 0)
+        | (options.fp32Accumulation() ? CceArgs.FLAG_FP32_ACCUM : 0)
+        | (options.deterministic() ? CceArgs.FLAG_DETERMINISTIC : 0);
+    return new CceArgs()
+        .set(CceArgs.N, n).set(CceArgs.D, d).set(CceArgs.V, v)
+        .set(CceArgs.VOCAB_OFFSET, vocabOffset).set(CceArgs.VOCAB_TOTAL, vocabTotal)
+        .set(CceArgs.DTYPE, dtype.code()).set(CceArgs.TARGET_DTYPE, targetDType.code())
+        .set(CceArgs.IGNORE_INDEX, options.ignoreIndex()).set(CceArgs.SHIFT, options.shift())
+        .set(CceArgs.REDUCTION, options.reduction().code).set(CceArgs.FLAGS, flags)
+        .setDouble(CceArgs.SOFTCAP, options.softcap())
+        .setDouble(CceArgs.LABEL_SMOOTHING, options.labelSmoothing())
+        .setDouble(CceArgs.Z_LOSS_SCALE, options.zLossScale())
+        .setDouble(CceArgs.FILTER_EPS, options.resolvedFilterEps(dtype));
   }
 
   static long address(Tensor t) {
@@ -242,8 +247,7 @@ final class CceCall {
     checkGradient("gradE", gradE, e);
     checkGradient("gradC", gradC, c);
     checkGradient("gradBias", gradBias, bias);
-    List<Operand> readOnly = new ArrayList<>(outputs);
-    checkOutputs(readOnly);
+    checkOutputs(outputs);
     for (Operand out : outputs) {
       Check.noOverlap(out.name(), out.tensor(), "lse", lse);
       Check.noOverlap(out.name(), out.tensor(), "gradLoss", gradLoss);

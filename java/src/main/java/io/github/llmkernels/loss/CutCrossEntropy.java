@@ -155,17 +155,12 @@ public final class CutCrossEntropy {
     if (backend != Backend.NATIVE && backend != Backend.CUDA) {
       throw new IllegalArgumentException("workspaceBytes: backend must be NATIVE or CUDA, got " + backend);
     }
-    CceArgs a = new CceArgs().set(CceArgs.N, n).set(CceArgs.D, d).set(CceArgs.V, v)
-        .set(CceArgs.VOCAB_TOTAL, v).set(CceArgs.DTYPE, dtype.code()).set(CceArgs.TARGET_DTYPE, DType.I32.code())
-        .set(CceArgs.IGNORE_INDEX, options.ignoreIndex()).set(CceArgs.SHIFT, options.shift())
-        .set(CceArgs.REDUCTION, options.reduction().code)
-        .set(CceArgs.FLAGS, (options.sortVocab() ? CceArgs.FLAG_SORT_VOCAB : 0)
-            | (options.fp32Accumulation() ? CceArgs.FLAG_FP32_ACCUM : 0)
-            | (options.deterministic() ? CceArgs.FLAG_DETERMINISTIC : 0))
-        .setDouble(CceArgs.SOFTCAP, options.softcap()).setDouble(CceArgs.LABEL_SMOOTHING, options.labelSmoothing())
-        .setDouble(CceArgs.Z_LOSS_SCALE, options.zLossScale())
-        .setDouble(CceArgs.FILTER_EPS, options.resolvedFilterEps(dtype))
-        .set(CceArgs.BIAS, hasBias ? 1 : 0);
+    if (options == null || dtype == null) {
+      throw new IllegalArgumentException("workspaceBytes: " + (options == null ? "options" : "dtype")
+          + " must not be null");
+    }
+    // The bias "address" only says that there is one: the query reads no memory.
+    CceArgs a = CceCall.problemArgs(n, d, v, 0, v, dtype, DType.I32, options).set(CceArgs.BIAS, hasBias ? 1 : 0);
     return NativeApi.cceWorkspaceBytes(a, backward, backend == Backend.CUDA);
   }
 }

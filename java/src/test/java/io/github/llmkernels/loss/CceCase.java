@@ -97,7 +97,9 @@ final class CceCase implements AutoCloseable {
         for (int k = 0; k < d; k++) {
           norm2 += (double) e[row * d + k] * e[row * d + k];
         }
-        double scale = norm2 > 0 ? 20.0 / norm2 : 0;
+        // A tiny row (likely at D = 1) would need a huge classifier row, and logits of 1e4, whose
+        // fp32 rounding (|lse| ulps in p) no tolerance here is meant for: such a row gets less.
+        double scale = 20.0 / Math.max(norm2, 0.25 * d);
         for (int k = 0; k < d; k++) {
           c[j * d + k] = (float) (e[row * d + k] * scale);
         }

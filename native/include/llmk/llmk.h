@@ -216,6 +216,127 @@ LLMK_API int32_t llmk_cce_backward_cuda(llmk_cce_args* args) LLMK_NOEXCEPT;
 LLMK_API int32_t llmk_cce_workspace_bytes_cuda(const llmk_cce_args* args, int32_t pass,
                                                int64_t* bytes) LLMK_NOEXCEPT;
 
+
+/* ---- sparse attention masks and block layouts ----------------------------------------------
+ *
+ * A mask is a postfix program of llmk_mask_node (leaves push a predicate, AND/OR pop two and
+ * push one, NOT flips the top); the program must leave exactly one value. The element
+ * predicate visible(b, h, q, k) and the conservative tile classifier EMPTY/PARTIAL/FULL are in
+ * llmk/mask_math.h, shared by the CPU and CUDA kernels. "Aligned query" qa = q + diagonal offset:
+ * the offset is node.i0, plus (k_len[b] - q_len[b]) when node.i1 != 0 and lengths are given, or
+ * plus (seq_k - seq_q) when node.i1 != 0 and no lengths (bottom-right alignment, as FlashAttention).
+ * Sequence lengths (q_lens/k_lens, int32 [B]) act as an implicit AND: k < k_len[b] and q < q_len[b].
+ * Data arrays are int32 (U8 for BLOCKS) at host or device addresses matching the call's backend;
+ * per-(batch, head) arrays use element strides node.batch_stride / node.head_stride (0 = shared).
+ * The node array itself is always in host memory (the CUDA calls pass it by value).
+ */
+enum llmk_mask_op {
+  LLMK_MASK_ALL = 0,       /* every pair */
+  LLMK_MASK_NONE = 1,      /* no pair */
+  LLMK_MASK_CAUSAL = 2,    /* k <= qa                                        i0 offset, i1 align */
+  LLMK_MASK_WINDOW = 3,    /* qa - i2 <= k <= qa + i3                 i0, i1 as causal; i2 left, i3 right >= 0 */
+  LLMK_MASK_SINKS = 4,     /* k < i2 */
+  LLMK_MASK_PREFIX = 5,    /* k < data0[b] (int32 [B], batch_stride 1 or 0)  */
+  LLMK_MASK_DOCUMENT = 6,  /* data0[b, q] == data1[b, k]: segment ids int32 [B, seq_q] and [B, seq_k];
+                              i2 = q batch stride, i3 = k batch stride (0 = shared); i4 != 0 promises
+                              both are non-decreasing along the sequence (packed documents), which
+                              makes the tile classifier O(1) */
+  LLMK_MASK_BLOCKS = 7,    /* data0[b, h, q / i2, k / i3] != 0: U8 bitmap of i4 x i5 mask blocks
+                              (rows x cols) per (b, h); a block list or a top-k selection */
+  LLMK_MASK_VERTICAL_SLASH = 8, /* k in data0[b, h, 0:i2] (vertical columns) or qa - k in
+                              data1[b, h, 0:i3] (slash lines = diagonal offsets). Both int32, sorted
+                              ascending, padded at the end with INT32_MAX; i0, i1 as causal; columns
+                              use batch_stride/head_stride, slashes use i4 (batch) / i5 (head) */
+  LLMK_MASK_AND = 16,
+  LLMK_MASK_OR = 17,
+  LLMK_MASK_NOT = 18
+};
+
+#define LLMK_MASK_MAX_NODES 32
+#define LLMK_MASK_MAX_DEPTH 16 /* evaluation stack depth */
+
+typedef struct llmk_mask_node {
+  int64_t op;                  /* llmk_mask_op */
+  int64_t i0, i1, i2, i3, i4, i5;
+  int64_t batch_stride;        /* per-(b, h) data: element strides (see each op) */
+  int64_t head_stride;
+  int64_t data0, data1;        /* addresses, 0 when unused */
+} llmk_mask_node;
+
+/* Tile classes of the conservative classifier. */
+enum llmk_tile_class { LLMK_TILE_EMPTY = 0, LLMK_TILE_PARTIAL = 1, LLMK_TILE_FULL = 2 };
+
+/*
+ * Block layout (FlexAttention's BlockMask as CSR): rows r = (lb * layout_heads + lh) * num_q_blocks
+ * + qb over layout_batch (1 or B) x layout_heads (1 or Hq) x num_q_blocks; partial_ptr/full_ptr
+ * int64 [rows + 1] (exclusive prefix sums, ptr[0] = 0), partial_idx/full_idx int32 [ptr[rows]]
+ * ascending KV block indices. A PARTIAL block has at least one masked pair (or may: the
+ * classifier is conservative), and the kernels evaluate the element predicate on it; a FULL block
+ * has none. A broadcast layout dimension (1) serves every batch / head of the attention call.
+ */
+typedef struct llmk_layout_args {
+  int64_t struct_bytes;   /* sizeof(llmk_layout_args) */
+  int64_t batch;          /* B of the attention call */
+  int64_t layout_batch;   /* 1 or B */
+  int64_t layout_heads;   /* 1 or Hq (mask heads are query heads) */
+  int64_t seq_q, seq_k;   /* >= 0 */
+  int64_t block_q, block_k;  /* >= 1 */
+  int64_t nodes;          /* host address of llmk_mask_node[node_count] */
+  int64_t node_count;     /* 1 .. LLMK_MASK_MAX_NODES */
+  int64_t q_lens, k_lens; /* int32 [B] or 0 (then seq_q / seq_k for every batch) */
+  int64_t partial_ptr, full_ptr; /* int64 [rows + 1]: written by count, read by fill */
+  int64_t partial_idx, full_idx; /* int32 [nnz]: written by fill */
+  int64_t device, stream; /* CUDA only */
+} llmk_layout_args;
+
+/* Pass 1: classifies every tile and writes partial_ptr and full_ptr. */
+LLMK_API int32_t llmk_layout_count_cpu(const llmk_layout_args* args) LLMK_NOEXCEPT;
+/* Pass 2 (after count, ptr arrays unchanged): writes partial_idx and full_idx. */
+LLMK_API int32_t llmk_layout_fill_cpu(const llmk_layout_args* args) LLMK_NOEXCEPT;
+/* Same on a CUDA device (device addresses except nodes). Asynchronous on the stream. */
+LLMK_API int32_t llmk_layout_count_cuda(const llmk_layout_args* args) LLMK_NOEXCEPT;
+LLMK_API int32_t llmk_layout_fill_cuda(const llmk_layout_args* args) LLMK_NOEXCEPT;
+
+/* ---- block-sparse attention forward ----------------------------------------------------------
+ *
+ * out[b, h, i, :] = sum_j p_ij v[b, h / (Hq / Hkv), j, :] over the visible keys j of query i, with
+ * s_ij = scale * q_i . k_j, then softcap: s = softcap * tanh(s / softcap) when softcap > 0,
+ * p = softmax over visible j; lse[b, h, i] = log sum_j exp s_ij (natural log). Only the layout's
+ * blocks are computed. A query with no visible key gets out = 0 and lse = -inf. q [B, Hq, Sq, d],
+ * k and v [B, Hkv, Sk, d], out [B, Hq, Sq, d] (dtype or F32), lse [B, Hq, Sq] F32: contiguous.
+ */
+typedef struct llmk_attn_args {
+  int64_t struct_bytes;   /* sizeof(llmk_attn_args) */
+  int64_t batch, heads_q, heads_kv, seq_q, seq_k, head_dim;
+  int64_t dtype;          /* of q, k, v: F32, F16 or BF16 */
+  int64_t out_dtype;      /* dtype or F32 */
+  double scale;           /* > 0 */
+  double softcap;         /* >= 0; 0 = off */
+  int64_t q, k, v, out, lse;
+  /* layout and mask, as llmk_layout_args (ptr/idx arrays already filled) */
+  int64_t layout_batch, layout_heads, block_q, block_k;
+  int64_t nodes, node_count, q_lens, k_lens;
+  int64_t partial_ptr, partial_idx, full_ptr, full_idx;
+  int64_t device, stream; /* CUDA only */
+} llmk_attn_args;
+
+LLMK_API int32_t llmk_attn_forward_cpu(const llmk_attn_args* args) LLMK_NOEXCEPT;
+LLMK_API int32_t llmk_attn_forward_cuda(const llmk_attn_args* args) LLMK_NOEXCEPT;
+
+/*
+ * Merge two attention states over disjoint key sets into the state over their union:
+ * lse = log(exp lse_a + exp lse_b), out = out_a exp(lse_a - lse) + out_b exp(lse_b - lse);
+ * both -inf gives out 0, lse -inf. out_* [rows, d] of dtype (F32, F16 or BF16), lse_* [rows] F32.
+ * out/lse may alias out_a/lse_a or out_b/lse_b exactly (in-place), nothing else overlaps.
+ */
+LLMK_API int32_t llmk_attn_merge_cpu(const void* out_a, const float* lse_a, const void* out_b,
+                                     const float* lse_b, void* out, float* lse, int64_t rows,
+                                     int64_t d, int32_t dtype) LLMK_NOEXCEPT;
+LLMK_API int32_t llmk_attn_merge_cuda(int32_t device, const void* out_a, const float* lse_a,
+                                      const void* out_b, const float* lse_b, void* out, float* lse,
+                                      int64_t rows, int64_t d, int32_t dtype,
+                                      void* stream) LLMK_NOEXCEPT;
+
 #ifdef __cplusplus
 }
 #endif

@@ -37,6 +37,9 @@ struct CceTileRows {
                         float* row_max, float* row_sumexp, float* row_sumz); \
   void cce_tile_backward(float* s, int64_t lds, int64_t rows, int64_t bv, const float* bias, float softcap, \
                          const CceTileRows& rp, uint8_t* row_keep);  \
+  void attn_tile_softmax(float* s, int64_t lds, int64_t rows, int64_t cols, float softcap, float* row_max, \
+                         float* row_sum, float* alpha);              \
+  void attn_scale_rows(float* acc, int64_t ld, int64_t rows, int64_t d, const float* alpha); \
   }                                                                  \
   }
 
@@ -69,6 +72,14 @@ struct IsaKernels {
    * when some |g| in row r reaches the row's filter threshold. */
   void (*cce_tile_backward)(float* s, int64_t lds, int64_t rows, int64_t bv, const float* bias, float softcap,
                             const CceTileRows& rp, uint8_t* row_keep);
+  /* Attention (cpu/isa/attention_isa.cpp): one online-softmax step over a score tile s [rows, lds]
+   * with `cols` valid columns (masked entries -inf): softcap on finite entries, then per row
+   * m' = max(m, max_j s), alpha = exp(m - m') (1 while nothing is visible), s <- exp(s - m')
+   * (0 where masked), l = l * alpha + sum; row_max/row_sum updated in place. */
+  void (*attn_tile_softmax)(float* s, int64_t lds, int64_t rows, int64_t cols, float softcap, float* row_max,
+                            float* row_sum, float* alpha);
+  /* acc[r, :d] *= alpha[r] (rows with alpha 1 untouched). */
+  void (*attn_scale_rows)(float* acc, int64_t ld, int64_t rows, int64_t d, const float* alpha);
 };
 /* The variant in use (chosen at load time, changeable by llmk_cpu_set_variant). */
 const IsaKernels& isa();

@@ -1,11 +1,10 @@
 package io.github.llmkernels.internal;
 
 /**
- * The C struct {@code llmk_cce_args} as a long[]: every field is 8 bytes (int64 or double bits),
- * so the array's memory is the struct. Indices follow the field order of llmk.h; the first
- * field carries the struct size, which the library checks, so a layout mismatch fails loudly.
+ * The C struct {@code llmk_cce_args} as a long[] (see {@link ArgStruct}); indices follow the
+ * field order of llmk.h.
  */
-public final class CceArgs {
+public final class CceArgs extends ArgStruct<CceArgs> {
   public static final int STRUCT_BYTES = 0;
   public static final int N = 1;
   public static final int D = 2;
@@ -45,27 +44,7 @@ public final class CceArgs {
   public static final long FLAG_FP32_ACCUM = 2;
   public static final long FLAG_DETERMINISTIC = 4;
 
-  private final long[] words = new long[FIELDS];
-
   public CceArgs() {
-    words[STRUCT_BYTES] = FIELDS * 8L;
-  }
-
-  public CceArgs set(int field, long value) {
-    words[field] = value;
-    return this;
-  }
-
-  public CceArgs setDouble(int field, double value) {
-    words[field] = Double.doubleToRawLongBits(value);
-    return this;
-  }
-
-  public long get(int field) {
-    return words[field];
-  }
-
-  long[] words() {
-    return words;
+    super(FIELDS);
   }
 }

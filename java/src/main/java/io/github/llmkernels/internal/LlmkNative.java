@@ -126,4 +126,41 @@ final class LlmkNative {
 
   static native int llmk_cce_workspace_bytes_cuda(
       @Cast("const llmk_cce_args*") long[] args, int pass, @Cast("int64_t*") long[] bytes);
+
+  // llmk_layout_args / llmk_attn_args: structs of 8-byte fields (see ArgStruct).
+  static native int llmk_layout_count_cpu(@Cast("const llmk_layout_args*") long[] args);
+
+  static native int llmk_layout_fill_cpu(@Cast("const llmk_layout_args*") long[] args);
+
+  static native int llmk_layout_count_cuda(@Cast("const llmk_layout_args*") long[] args);
+
+  static native int llmk_layout_fill_cuda(@Cast("const llmk_layout_args*") long[] args);
+
+  static native int llmk_attn_forward_cpu(@Cast("const llmk_attn_args*") long[] args);
+
+  static native int llmk_attn_forward_cuda(@Cast("const llmk_attn_args*") long[] args);
+
+  static native int llmk_attn_merge_cpu(
+      @Cast("const void*") long outA,
+      @Cast("const float*") long lseA,
+      @Cast("const void*") long outB,
+      @Cast("const float*") long lseB,
+      @Cast("void*") long out,
+      @Cast("float*") long lse,
+      long rows,
+      long d,
+      int dtype);
+
+  static native int llmk_attn_merge_cuda(
+      int device,
+      @Cast("const void*") long outA,
+      @Cast("const float*") long lseA,
+      @Cast("const void*") long outB,
+      @Cast("const float*") long lseB,
+      @Cast("void*") long out,
+      @Cast("float*") long lse,
+      long rows,
+      long d,
+      int dtype,
+      @Cast("void*") long stream);
 }

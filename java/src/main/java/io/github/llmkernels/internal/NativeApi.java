@@ -301,4 +301,33 @@ public final class NativeApi {
         : LlmkNative.llmk_cce_workspace_bytes_cpu(args.words(), pass, out));
     return out[0];
   }
+
+  // ---- block layouts and sparse attention ----------------------------------------------------
+
+  /** Layout pass 1 (classify, write the ptr arrays) on the CPU or a CUDA device. */
+  public static void layoutCount(LayoutArgs args, boolean cuda) {
+    ensureLoaded();
+    check(cuda ? LlmkNative.llmk_layout_count_cuda(args.words()) : LlmkNative.llmk_layout_count_cpu(args.words()));
+  }
+
+  /** Layout pass 2 (write the index arrays) on the CPU or a CUDA device. */
+  public static void layoutFill(LayoutArgs args, boolean cuda) {
+    ensureLoaded();
+    check(cuda ? LlmkNative.llmk_layout_fill_cuda(args.words()) : LlmkNative.llmk_layout_fill_cpu(args.words()));
+  }
+
+  /** Block-sparse attention forward on the CPU or a CUDA device. */
+  public static void attentionForward(AttnArgs args, boolean cuda) {
+    ensureLoaded();
+    check(cuda ? LlmkNative.llmk_attn_forward_cuda(args.words()) : LlmkNative.llmk_attn_forward_cpu(args.words()));
+  }
+
+  /** Merges two attention states ({@code device} < 0: host addresses, CPU kernel). */
+  public static void attentionMerge(
+      int device, long outA, long lseA, long outB, long lseB, long out, long lse, long rows, long d, int dtype,
+      long stream) {
+    ensureLoaded();
+    check(device < 0 ? LlmkNative.llmk_attn_merge_cpu(outA, lseA, outB, lseB, out, lse, rows, d, dtype)
+        : LlmkNative.llmk_attn_merge_cuda(device, outA, lseA, outB, lseB, out, lse, rows, d, dtype, stream));
+  }
 }

@@ -1,0 +1,624 @@
+package io.github.llmkernels.attention;
+
+import io.github.llmkernels.internal.LayoutArgs;
+import io.github.llmkernels.internal.NativeApi;
+import io.github.llmkernels.runtime.Backend;
+import io.github.llmkernels.runtime.BackendUnavailableException;
+import io.github.llmkernels.runtime.Cuda;
+import io.github.llmkernels.runtime.CudaStream;
+import io.github.llmkernels.runtime.Exec;
+import io.github.llmkernels.tensor.DType;
+import io.github.llmkernels.tensor.Device;
+import io.github.llmkernels.tensor.Tensor;
+import java.lang.ref.Reference;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.atomic.AtomicBoolean;
+
+/**
+ * A mask compiled to the tiles block-sparse attention computes (FlexAttention's BlockMask as
+ * CSR): for every (layout batch, layout head, query block) the ascending lists of PARTIAL key
+ * blocks (the kernels evaluate the mask on them) and FULL key blocks (no masked pair, computed
+ * without the mask). EMPTY tiles are skipped.
+ *
+ * <p>Geometry: B batches, Hq query heads, seqQ x seqK positions in tiles of blockQ x blockK;
+ * {@code numQBlocks = ceil(seqQ / blockQ)}, {@code numKBlocks = ceil(seqK / blockK)}. The layout
+ * has {@code layoutBatch} (B if the mask depends on the batch or lengths are given, else 1) x
+ * {@code layoutHeads} (Hq if the mask depends on the head, else 1) x numQBlocks rows; row
+ * {@code r = (lb * layoutHeads + lh) * numQBlocks + qb}. A broadcast dimension (1) serves every
+ * batch / head. Tile (qb, kb) covers queries [qb * blockQ, min((qb + 1) * blockQ, seqQ)) and keys
+ * likewise; a tile that a per-batch length cuts is at most PARTIAL, so FULL tiles never need a
+ * length check.
+ *
+ * <p>Varlen: per-batch lengths {@code 0 <= qLens[b] <= seqQ}, {@code 0 <= kLens[b] <= seqK}
+ * (positions beyond them are masked, and bottom-right alignment uses them).
+ *
+ * <p>Backends: JAVA classifies tiles with {@link MaskSpec#classify} (the same arithmetic as the
+ * native classifier, so all backends give identical layouts); NATIVE runs llmk_layout_count_cpu
+ * then llmk_layout_fill_cpu; CUDA does the same on the device (only the two block totals come to
+ * the host). The index tensors live on the layout's device; accessors copy them to the host once.
+ */
+public final class BlockLayout implements AutoCloseable {
+  private static final String OP = "BlockLayout.compile";
+
+  private final MaskSpec mask;
+  private final int batch;
+  private final int heads;
+  private final int layoutBatch;
+  private final int layoutHeads;
+  private final int seqQ;
+  private final int seqK;
+  private final int blockQ;
+  private final int blockK;
+  private final int numQBlocks;
+  private final int numKBlocks;
+  private final int[] qLens;
+  private final int[] kLens;
+  private final Device device;
+  private final Backend backend;
+  private final List<Tensor> owned = new ArrayList<>();
+  private final AtomicBoolean closed = new AtomicBoolean();
+  private EncodedMask encoded; // null for a JAVA layout built without the native library
+  private Tensor qLensTensor;
+  private Tensor kLensTensor;
+  private Tensor partialPtr;
+  private Tensor fullPtr;
+  private Tensor partialIdx;
+  private Tensor fullIdx;
+  private long partialCount;
+  private long fullCount;
+  // host mirror, filled on first use
+  private long[] hostPartialPtr;
+  private long[] hostFullPtr;
+  private int[] hostPartialIdx;
+  private int[] hostFullIdx;
+
+  private BlockLayout(MaskSpec mask, int batch, int heads, int seqQ, int seqK, int blockQ, int blockK, int[] qLens,
+      int[] kLens, Device device, Backend backend) {
+    this.mask = mask;
+    this.batch = batch;
+    this.heads = heads;
+    this.seqQ = seqQ;
+    this.seqK = seqK;
+    this.blockQ = blockQ;
+    this.blockK = blockK;
+    this.qLens = qLens;
+    this.kLens = kLens;
+    this.device = device;
+    this.backend = backend;
+    this.layoutBatch = qLens != null || kLens != null ? batch : mask.layoutBatch(batch);
+    this.layoutHeads = mask.layoutHeads(heads);
+    this.numQBlocks = ceilDiv(seqQ, blockQ);
+    this.numKBlocks = ceilDiv(seqK, blockK);
+  }
+
+  // ---- compile -----------------------------------------------------------------------------
+
+  /** Compiles on the host (AUTO: NATIVE when the library loaded, else JAVA). */
+  public static BlockLayout compile(MaskSpec mask, int batch, int heads, int seqQ, int seqK, int blockQ, int blockK) {
+    return compile(mask, batch, heads, seqQ, seqK, blockQ, blockK, null, null, Device.CPU, Exec.DEFAULT);
+  }
+
+  /** Compiles for tensors on device (CUDA devices compile there) with the given backend/stream. */
+  public static BlockLayout compile(MaskSpec mask, int batch, int heads, int seqQ, int seqK, int blockQ, int blockK,
+      Device device, Exec exec) {
+    return compile(mask, batch, heads, seqQ, seqK, blockQ, blockK, null, null, device, exec);
+  }
+
+  /** Varlen on the host: per-batch lengths (either may be null = the padded length). */
+  public static BlockLayout compile(MaskSpec mask, int batch, int heads, int seqQ, int seqK, int blockQ, int blockK,
+      int[] qLens, int[] kLens) {
+    return compile(mask, batch, heads, seqQ, seqK, blockQ, blockK, qLens, kLens, Device.CPU, Exec.DEFAULT);
+  }
+
+  /**
+   * The general form.
+   *
+   * @param mask the mask (its per-batch / per-head data must have 1 or B / 1 or heads rows)
+   * @param batch B of the attention calls this layout serves
+   * @param heads Hq, the query heads
+   * @param qLens per-batch query lengths [B] in [0, seqQ], or null
+   * @param kLens per-batch key lengths [B] in [0, seqK], or null
+   * @param device where the layout (and the attention tensors) live
+   * @param exec backend (AUTO, JAVA, NATIVE for host; AUTO or CUDA for a device) and CUDA stream
+   */
+  public static BlockLayout compile(MaskSpec mask, int batch, int heads, int seqQ, int seqK, int blockQ, int blockK,
+      int[] qLens, int[] kLens, Device device, Exec exec) {
+    if (mask == null || device == null || exec == null) {
+      throw new IllegalArgumentException(OP + ": " + (mask == null ? "mask" : device == null ? "device" : "exec")
+          + " must not be null");
+    }
+    if (batch < 1 || heads < 1) {
+      throw new IllegalArgumentException(OP + ": batch and heads must be >= 1; got batch = " + batch + ", heads = "
+          + heads);
+    }
+    if (seqQ < 0 || seqK < 0) {
+      throw new IllegalArgumentException(OP + ": seqQ and seqK must be >= 0; got " + seqQ + ", " + seqK);
+    }
+    if (blockQ < 1 || blockK < 1) {
+      throw new IllegalArgumentException(OP + ": blockQ and blockK must be >= 1; got " + blockQ + ", " + blockK);
+    }
+    int[] ql = checkLengths("qLens", qLens, batch, seqQ, "seqQ");
+    int[] kl = checkLengths("kLens", kLens, batch, seqK, "seqK");
+    mask.validate(batch, heads, seqQ, seqK);
+    Backend backend = selectBackend(device, exec);
+    BlockLayout layout = new BlockLayout(mask, batch, heads, seqQ, seqK, blockQ, blockK, ql, kl, device, backend);
+    try {
+      if (backend == Backend.JAVA) {
+        layout.buildJava();
+      } else {
+        layout.buildNative(exec.stream());
+      }
+      return layout;
+    } catch (RuntimeException e) {
+      layout.close();
+      throw e;
+    }
+  }
+
+  private static int[] checkLengths(String name, int[] lens, int batch, int seq, String seqName) {
+    if (lens == null) {
+      return null;
+    }
+    if (lens.length != batch) {
+      throw new IllegalArgumentException(OP + ": " + name + " must have one entry per batch (" + batch + "); got "
+          + lens.length);
+    }
+    for (int b = 0; b < batch; b++) {
+      if (lens[b] < 0 || lens[b] > seq) {
+        throw new IllegalArgumentException(OP + ": " + name + "[" + b + "] = " + lens[b] + " must be in [0, "
+            + seqName + " = " + seq + "]");
+      }
+    }
+    return lens.clone();
+  }
+
+  private static Backend selectBackend(Device device, Exec exec) {
+    Backend requested = exec.backend();
+    if (device.isCuda()) {
+      if (requested != Backend.AUTO && requested != Backend.CUDA) {
+        throw new IllegalArgumentException(OP + ": backend " + requested + " needs a host layout; device is " + device);
+      }
+      if (!Cuda.isAvailable()) {
+        throw new BackendUnavailableException(OP + ": " + Cuda.unavailabilityCause().getMessage(),
+            Cuda.unavailabilityCause());
+      }
+      CudaStream stream = exec.stream();
+      if (stream != null && stream.device() != device.index()) {
+        throw new IllegalArgumentException(OP + ": stream is on cuda:" + stream.device() + " but device is " + device);
+      }
+      return Backend.CUDA;
+    }
+    switch (requested) {
+      case CUDA:
+        throw new IllegalArgumentException(OP + ": backend CUDA needs a CUDA device (compile with Device.cuda(n))");
+      case JAVA:
+        return Backend.JAVA;
+      case NATIVE:
+        if (!NativeApi.isLoaded()) {
+          throw new BackendUnavailableException(OP + ": backend NATIVE unavailable: " + NativeApi.loadFailure(),
+              NativeApi.loadFailure());
+        }
+        return Backend.NATIVE;
+      default:
+        return NativeApi.isLoaded() ? Backend.NATIVE : Backend.JAVA;
+    }
+  }
+
+  private Tensor own(Tensor t) {
+    owned.add(t);
+    return t;
+  }
+
+  /** Host or device copy of int values (null stays null). */
+  private Tensor upload(int[] values) {
+    if (values == null) {
+      return null;
+    }
+    try (Tensor host = Tensor.of(values, values.length)) {
+      return own(device.isCuda() ? host.to(device) : host.to(Device.CPU));
+    }
+  }
+
+  private void encodeCommon() {
+    encoded = mask.encode(device);
+    qLensTensor = upload(qLens);
+    kLensTensor = upload(kLens);
+  }
+
+  private void buildJava() {
+    if (NativeApi.isLoaded()) {
+      encodeCommon(); // so that a NATIVE attention call can use this layout too
+    }
+    int rows = rows();
+    long[] pPtr = new long[rows + 1];
+    long[] fPtr = new long[rows + 1];
+    int[] pIdx = new int[16];
+    int[] fIdx = new int[16];
+    int np = 0;
+    int nf = 0;
+    for (int lb = 0; lb < layoutBatch; lb++) {
+      long ql = qLens == null ? seqQ : qLens[lb];
+      long kl = kLens == null ? seqK : kLens[lb];
+      for (int lh = 0; lh < layoutHeads; lh++) {
+        for (int qb = 0; qb < numQBlocks; qb++) {
+          int r = (lb * layoutHeads + lh) * numQBlocks + qb;
+          long q0 = (long) qb * blockQ;
+          for (int kb = 0; kb < numKBlocks; kb++) {
+            long k0 = (long) kb * blockK;
+            TileClass c = mask.classify(lb, lh, q0, Math.min(q0 + blockQ, seqQ), k0, Math.min(k0 + blockK, seqK),
+                ql, kl);
+            if (c == TileClass.PARTIAL) {
+              if (np == pIdx.length) {
+                pIdx = java.util.Arrays.copyOf(pIdx, np * 2);
+              }
+              pIdx[np++] = kb;
+            } else if (c == TileClass.FULL) {
+              if (nf == fIdx.length) {
+                fIdx = java.util.Arrays.copyOf(fIdx, nf * 2);
+              }
+              fIdx[nf++] = kb;
+            }
+          }
+          pPtr[r + 1] = np;
+          fPtr[r + 1] = nf;
+        }
+      }
+    }
+    hostPartialPtr = pPtr;
+    hostFullPtr = fPtr;
+    hostPartialIdx = java.util.Arrays.copyOf(pIdx, np);
+    hostFullIdx = java.util.Arrays.copyOf(fIdx, nf);
+    partialCount = np;
+    fullCount = nf;
+    partialPtr = own(Tensor.of(pPtr, pPtr.length));
+    fullPtr = own(Tensor.of(fPtr, fPtr.length));
+    partialIdx = own(Tensor.of(atLeastOne(hostPartialIdx), Math.max(np, 1)));
+    fullIdx = own(Tensor.of(atLeastOne(hostFullIdx), Math.max(nf, 1)));
+  }
+
+  private static int[] atLeastOne(int[] a) {
+    return a.length == 0 ? new int[1] : a;
+  }
+
+  private void buildNative(CudaStream stream) {
+    boolean cuda = backend == Backend.CUDA;
+    encodeCommon();
+    int rows = rows();
+    partialPtr = own(Tensor.allocate(DType.I64, device, rows + 1L));
+    fullPtr = own(Tensor.allocate(DType.I64, device, rows + 1L));
+    long streamHandle = stream == null ? 0 : stream.handle();
+    LayoutArgs a = new LayoutArgs()
+        .set(LayoutArgs.BATCH, batch).set(LayoutArgs.LAYOUT_BATCH, layoutBatch)
+        .set(LayoutArgs.LAYOUT_HEADS, layoutHeads).set(LayoutArgs.SEQ_Q, seqQ).set(LayoutArgs.SEQ_K, seqK)
+        .set(LayoutArgs.BLOCK_Q, blockQ).set(LayoutArgs.BLOCK_K, blockK)
+        .set(LayoutArgs.NODES, encoded.nodesAddress()).set(LayoutArgs.NODE_COUNT, encoded.nodeCount())
+        .set(LayoutArgs.Q_LENS, qLensTensor == null ? 0 : qLensTensor.address())
+        .set(LayoutArgs.K_LENS, kLensTensor == null ? 0 : kLensTensor.address())
+        .set(LayoutArgs.PARTIAL_PTR, partialPtr.address()).set(LayoutArgs.FULL_PTR, fullPtr.address());
+    if (cuda) {
+      a.set(LayoutArgs.DEVICE, device.index()).set(LayoutArgs.STREAM, streamHandle);
+    }
+    try {
+      NativeApi.layoutCount(a, cuda);
+      if (cuda) {
+        NativeApi.cudaStreamSynchronize(device.index(), streamHandle);
+      }
+      partialCount = lastEntry(partialPtr, rows);
+      fullCount = lastEntry(fullPtr, rows);
+      partialIdx = own(Tensor.allocate(DType.I32, device, Math.max(partialCount, 1)));
+      fullIdx = own(Tensor.allocate(DType.I32, device, Math.max(fullCount, 1)));
+      a.set(LayoutArgs.PARTIAL_IDX, partialIdx.address()).set(LayoutArgs.FULL_IDX, fullIdx.address());
+      NativeApi.layoutFill(a, cuda);
+      if (cuda) {
+        NativeApi.cudaStreamSynchronize(device.index(), streamHandle);
+      }
+    } finally {
+      Reference.reachabilityFence(this);
+    }
+  }
+
+  private static long lastEntry(Tensor ptr, int rows) {
+    if (!ptr.device().isCuda()) {
+      return ptr.getLong(rows);
+    }
+    try (Tensor v = ptr.slice(0, rows, rows + 1L); Tensor h = v.to(Device.CPU)) {
+      return h.getLong(0);
+    }
+  }
+
+  // ---- accessors ---------------------------------------------------------------------------
+
+  public MaskSpec mask() {
+    return mask;
+  }
+
+  public int batch() {
+    return batch;
+  }
+
+  /** Hq the layout was compiled for. */
+  public int heads() {
+    return heads;
+  }
+
+  public int layoutBatch() {
+    return layoutBatch;
+  }
+
+  public int layoutHeads() {
+    return layoutHeads;
+  }
+
+  public int seqQ() {
+    return seqQ;
+  }
+
+  public int seqK() {
+    return seqK;
+  }
+
+  public int blockQ() {
+    return blockQ;
+  }
+
+  public int blockK() {
+    return blockK;
+  }
+
+  public int numQBlocks() {
+    return numQBlocks;
+  }
+
+  public int numKBlocks() {
+    return numKBlocks;
+  }
+
+  /** Rows of the layout: layoutBatch x layoutHeads x numQBlocks. */
+  public int rows() {
+    return Math.multiplyExact(Math.multiplyExact(layoutBatch, layoutHeads), numQBlocks);
+  }
+
+  /** Per-batch query lengths (a copy), or null when every batch has seqQ. */
+  public int[] qLens() {
+    return qLens == null ? null : qLens.clone();
+  }
+
+  public int[] kLens() {
+    return kLens == null ? null : kLens.clone();
+  }
+
+  public Device device() {
+    return device;
+  }
+
+  /** The backend that compiled the layout (JAVA, NATIVE or CUDA). */
+  public Backend backend() {
+    return backend;
+  }
+
+  /** Stored PARTIAL blocks (over the layout's rows, broadcast dimensions counted once). */
+  public long partialBlockCount() {
+    requireOpen();
+    return partialCount;
+  }
+
+  /** Stored FULL blocks. */
+  public long fullBlockCount() {
+    requireOpen();
+    return fullCount;
+  }
+
+  /**
+   * Computed tiles over all tiles of the B x Hq x numQBlocks x numKBlocks grid (a broadcast
+   * layout row counts for every batch / head it serves); 0 when there are no tiles.
+   */
+  public double density() {
+    requireOpen();
+    double tiles = (double) layoutBatch * layoutHeads * numQBlocks * numKBlocks;
+    return tiles == 0 ? 0 : (partialCount + fullCount) / tiles;
+  }
+
+  /** Key blocks of one query block: PARTIAL and FULL lists. */
+  public record KvBlocks(int[] partial, int[] full) {}
+
+  /** The key blocks query block qb of batch b, query head h attends to (host copy). */
+  public KvBlocks kvBlocks(int b, int h, int qb) {
+    requireOpen();
+    if (b < 0 || b >= batch || h < 0 || h >= heads || qb < 0 || qb >= numQBlocks) {
+      throw new IllegalArgumentException("kvBlocks: (b, h, qBlock) = (" + b + ", " + h + ", " + qb
+          + ") must lie in [0, " + batch + ") x [0, " + heads + ") x [0, " + numQBlocks + ")");
+    }
+    mirror();
+    int r = row(b, h, qb);
+    return new KvBlocks(slice(hostPartialIdx, hostPartialPtr, r), slice(hostFullIdx, hostFullPtr, r));
+  }
+
+  /** Layout row of batch b, query head h, query block qb (broadcast dimensions map to 0). */
+  public int row(int b, int h, int qb) {
+    int lb = layoutBatch == 1 ? 0 : b;
+    int lh = layoutHeads == 1 ? 0 : h;
+    return (lb * layoutHeads + lh) * numQBlocks + qb;
+  }
+
+  private static int[] slice(int[] idx, long[] ptr, int r) {
+    return java.util.Arrays.copyOfRange(idx, (int) ptr[r], (int) ptr[r + 1]);
+  }
+
+  /** PARTIAL and FULL merged per layout row into one ascending CSR with a FULL flag per entry. */
+  public BlockCsr toCsr() {
+    requireOpen();
+    mirror();
+    int rows = rows();
+    long[] indptr = new long[rows + 1];
+    int total = (int) (partialCount + fullCount);
+    int[] indices = new int[total];
+    boolean[] full = new boolean[total];
+    int n = 0;
+    for (int r = 0; r < rows; r++) {
+      int p = (int) hostPartialPtr[r];
+      int pe = (int) hostPartialPtr[r + 1];
+      int f = (int) hostFullPtr[r];
+      int fe = (int) hostFullPtr[r + 1];
+      while (p < pe || f < fe) {
+        boolean takeFull = p >= pe || (f < fe && hostFullIdx[f] < hostPartialIdx[p]);
+        indices[n] = takeFull ? hostFullIdx[f++] : hostPartialIdx[p++];
+        full[n++] = takeFull;
+      }
+      indptr[r + 1] = n;
+    }
+    return new BlockCsr(indptr, indices, full);
+  }
+
+  /**
+   * Per key block the query blocks that attend to it (for a backward pass): rows
+   * {@code (lb * layoutHeads + lh) * numKBlocks + kb}, ascending query blocks, FULL flags.
+   */
+  public BlockCsr transpose() {
+    BlockCsr csr = toCsr();
+    int groups = layoutBatch * layoutHeads;
+    int rows = groups * numKBlocks;
+    long[] indptr = new long[rows + 1];
+    for (int g = 0; g < groups; g++) {
+      for (int qb = 0; qb < numQBlocks; qb++) {
+        int r = g * numQBlocks + qb;
+        for (long e = csr.indptr()[r]; e < csr.indptr()[r + 1]; e++) {
+          indptr[g * numKBlocks + csr.indices()[(int) e] + 1]++;
+        }
+      }
+    }
+    for (int r = 0; r < rows; r++) {
+      indptr[r + 1] += indptr[r];
+    }
+    long[] next = java.util.Arrays.copyOf(indptr, rows);
+    int[] indices = new int[csr.nnz()];
+    boolean[] full = new boolean[csr.nnz()];
+    for (int g = 0; g < groups; g++) {
+      for (int qb = 0; qb < numQBlocks; qb++) { // ascending qb keeps each output row sorted
+        int r = g * numQBlocks + qb;
+        for (long e = csr.indptr()[r]; e < csr.indptr()[r + 1]; e++) {
+          int t = g * numKBlocks + csr.indices()[(int) e];
+          int pos = (int) next[t]++;
+          indices[pos] = qb;
+          full[pos] = csr.full()[(int) e];
+        }
+      }
+    }
+    return new BlockCsr(indptr, indices, full);
+  }
+
+  private synchronized void mirror() {
+    if (hostPartialPtr != null) {
+      return;
+    }
+    long[] pp = longs(partialPtr);
+    long[] fp = longs(fullPtr);
+    int[] pi = ints(partialIdx, partialCount);
+    int[] fi = ints(fullIdx, fullCount);
+    hostPartialPtr = pp;
+    hostFullPtr = fp;
+    hostPartialIdx = pi;
+    hostFullIdx = fi;
+  }
+
+  private static long[] longs(Tensor t) {
+    try (Tensor h = t.to(Device.CPU)) {
+      long[] out = new long[(int) h.numel()];
+      for (int i = 0; i < out.length; i++) {
+        out[i] = h.getLong(i);
+      }
+      return out;
+    }
+  }
+
+  private static int[] ints(Tensor t, long count) {
+    if (count == 0) {
+      return new int[0];
+    }
+    try (Tensor v = t.slice(0, 0, count); Tensor h = v.to(Device.CPU)) {
+      return h.toIntArray();
+    }
+  }
+
+  // ---- for SparseAttention -----------------------------------------------------------------
+
+  void requireOpen() {
+    if (closed.get()) {
+      throw new IllegalStateException("layout is closed");
+    }
+  }
+
+  /** Encoded mask, or null when the layout was built by JAVA without the native library. */
+  EncodedMask encoded() {
+    return encoded;
+  }
+
+  Tensor qLensTensor() {
+    return qLensTensor;
+  }
+
+  Tensor kLensTensor() {
+    return kLensTensor;
+  }
+
+  Tensor partialPtr() {
+    return partialPtr;
+  }
+
+  Tensor fullPtr() {
+    return fullPtr;
+  }
+
+  Tensor partialIdx() {
+    return partialIdx;
+  }
+
+  Tensor fullIdx() {
+    return fullIdx;
+  }
+
+  /** Host copies {partialPtr, fullPtr} and {partialIdx, fullIdx} for the JAVA attention loop. */
+  long[][] hostPtrs() {
+    mirror();
+    return new long[][] {hostPartialPtr, hostFullPtr};
+  }
+
+  int[][] hostIdx() {
+    mirror();
+    return new int[][] {hostPartialIdx, hostFullIdx};
+  }
+
+  /** Query length of batch b (seqQ without varlen). */
+  int qLen(int b) {
+    return qLens == null ? seqQ : qLens[b];
+  }
+
+  int kLen(int b) {
+    return kLens == null ? seqK : kLens[b];
+  }
+
+  @Override
+  public String toString() {
+    return "BlockLayout(" + mask + ", B " + batch + ", Hq " + heads + ", " + seqQ + " x " + seqK + " in " + blockQ
+        + " x " + blockK + " tiles, layout " + layoutBatch + " x " + layoutHeads + " x " + numQBlocks + ", "
+        + partialCount + " partial + " + fullCount + " full, " + device + (closed.get() ? ", closed" : "") + ")";
+  }
+
+  /** Frees the index tensors, lengths and mask data. Idempotent. */
+  @Override
+  public void close() {
+    if (!closed.compareAndSet(false, true)) {
+      return;
+    }
+    for (Tensor t : owned) {
+      t.close();
+    }
+    if (encoded != null) {
+      encoded.close();
+    }
+  }
+
+  private static int ceilDiv(int n, int block) {
+    return (int) (((long) n + block - 1) / block);
+  }
+}

@@ -62,4 +62,35 @@ public final class Tolerances {
   /** F32 inputs, default filtering (eps 2^-28 x row scale per entry): well under 1e-4 of max. */
   public static final double CCE_TORCH_F32_FILTERED_ATOL = 1e-4;
   public static final double CCE_TORCH_F32_FILTERED_RTOL = 1e-3;
+
+  // ---- block-sparse attention -------------------------------------------------------------
+  // The oracle is SparseAttentionRef.dense (double, mask expanded element by element) on the
+  // same rounded inputs. Kernels accumulate in fp32 and use an online softmax.
+
+  /** F32 inputs and output: |x - ref| <= ATTN_F32_ATOL + ATTN_F32_RTOL * |ref| (fp32 sums of <= 1025 terms). */
+  public static final double ATTN_F32_ATOL = 2e-5;
+  public static final double ATTN_F32_RTOL = 1e-4;
+
+  /**
+   * F16/BF16 inputs (anchors section 2, FlashAttention's rule): max|out - ref| <= ATTN_HALF_FACTOR
+   * x max|naive - ref| + atol, where naive is the same-precision computation of the test helper
+   * (scores and softmax in float from the rounded inputs, P rounded to the dtype before P.V, the
+   * output rounded to the output dtype). atol covers cases where the naive error happens to be tiny.
+   */
+  public static final double ATTN_HALF_FACTOR = 2.0;
+
+  public static double attnHalfAtol(io.github.llmkernels.tensor.DType dtype) {
+    return dtype == io.github.llmkernels.tensor.DType.BF16 ? 4e-3 : 5e-4;
+  }
+
+  /** lse (always F32, from fp32 scores of the rounded inputs): |x - ref| <= atol + rtol * |ref|. */
+  public static final double ATTN_LSE_ATOL = 1e-4;
+  public static final double ATTN_LSE_RTOL = 1e-5;
+
+  /** The JAVA backend (double, same key order as the oracle) differs by the output rounding only. */
+  public static final double ATTN_JAVA_F32_RTOL = 1e-6;
+
+  /** mergeStates: two F32 states merged in fp32 against the whole computed at once. */
+  public static final double ATTN_MERGE_F32_ATOL = 2e-5;
+  public static final double ATTN_MERGE_F32_RTOL = 1e-4;
 }

@@ -173,14 +173,79 @@ def cce():
         torch.cuda.empty_cache()
 
 
+ATTN_SEQS = (8192, 16384, 32768, 65536, 131072)
+ATTN_BLOCK = 128
+
+
+def attn_tile_flops(tiles, d=128, block=ATTN_BLOCK):
+    """FLOPs counted per computed tile, 4 * Bq * Bk * d (QK^T and PV), as for the library."""
+    return 4.0 * tiles * block * block * d
+
+
+def attention():
+    """Llama-3.1-8B attention layer shapes (B 1, Hq 32, Hkv 8, d 128, BF16): torch SDPA (flash
+    backend, dense, causal and non-causal) and FlexAttention (torch.compile'd flex_attention) with
+    block masks for causal, sliding window 1024 + 64 sinks, and random 90%-sparse 128x128 blocks.
+    TFLOP/s over computed tiles (4 * 128 * 128 * d per tile; FLOPs of dense = all tiles), so the
+    numbers compare per computed tile with the library's gpubench attention table."""
+    try:
+        from torch.nn.attention import SDPBackend, sdpa_kernel
+        from torch.nn.attention.flex_attention import create_block_mask, flex_attention
+        flex = torch.compile(flex_attention)
+    except Exception as exc:  # old torch: no FlexAttention
+        print(f"attention baselines skipped: {exc}")
+        return
+    hq, hkv, d = 32, 8, 128
+    print(f"{'attention BF16 B1 Hq32 Hkv8 d128':44} {'ms':>9} {'tiles':>9} {'TFLOP/s':>9}")
+    for seq in ATTN_SEQS:
+        nb = seq // ATTN_BLOCK
+        gen = torch.Generator(device="cuda").manual_seed(seq)
+        q = torch.randn(1, hq, seq, d, device="cuda", dtype=torch.bfloat16, generator=gen)
+        k = torch.randn(1, hkv, seq, d, device="cuda", dtype=torch.bfloat16, generator=gen)
+        v = torch.randn(1, hkv, seq, d, device="cuda", dtype=torch.bfloat16, generator=gen)
+        kx = k.repeat_interleave(hq // hkv, dim=1)  # SDPA flash wants equal heads
+        vx = v.repeat_interleave(hq // hkv, dim=1)
+        rows = []
+        try:
+            with sdpa_kernel([SDPBackend.FLASH_ATTENTION]):
+                for causal in (False, True):
+                    ms = time_ms(lambda: torch.nn.functional.scaled_dot_product_attention(q, kx, vx, is_causal=causal))
+                    tiles = nb * nb if not causal else nb * (nb + 1) // 2
+                    rows.append((f"sdpa-flash {'causal' if causal else 'dense'} S={seq}", ms, tiles))
+        except Exception as exc:
+            print(f"sdpa flash S={seq}: {type(exc).__name__}: {exc}")
+        rand = torch.rand(nb, nb, generator=torch.Generator().manual_seed(1)) < 0.1
+        rand_cuda = rand.to("cuda")
+        masks = {
+            "causal": lambda b, h, qi, ki: ki <= qi,
+            "window1024+sinks64": lambda b, h, qi, ki: ((ki <= qi) & (qi - ki <= 1024)) | (ki < 64),
+            "random90%": lambda b, h, qi, ki: rand_cuda[qi // ATTN_BLOCK, ki // ATTN_BLOCK],
+        }
+        for name, mod in masks.items():
+            try:
+                bm = create_block_mask(mod, 1, 1, seq, seq, device="cuda", BLOCK_SIZE=ATTN_BLOCK)
+                tiles = int(bm.kv_num_blocks.sum().item()) + int(bm.full_kv_num_blocks.sum().item()) \
+                    if bm.full_kv_num_blocks is not None else int(bm.kv_num_blocks.sum().item())
+                ms = time_ms(lambda: flex(q, k, v, block_mask=bm, enable_gqa=True))
+                rows.append((f"flex {name} S={seq}", ms, tiles))
+            except Exception as exc:
+                print(f"flex {name} S={seq}: {type(exc).__name__}: {str(exc)[:200]}")
+        for label, ms, tiles in rows:
+            print(f"{label:44} {ms:9.3f} {tiles:9d} {attn_tile_flops(tiles) * hq / ms / 1e9:9.1f}")
+        del q, k, v, kx, vx
+        torch.cuda.empty_cache()
+
+
 if __name__ == "__main__":
     if not torch.cuda.is_available():
         print("torch baselines skipped: no CUDA device visible to PyTorch")
         sys.exit(0)
-    cases = sys.argv[1:] or ["gather", "cce"]
+    cases = sys.argv[1:] or ["gather", "cce", "attention"]
     if "gather" in cases:
         gather_rows()
     if "cce" in cases:
         if "gather" not in cases:
             print(f"== torch {torch.__version__} on {torch.cuda.get_device_name(0)}")
         cce()
+    if "attention" in cases:
+        attention()

@@ -26,11 +26,14 @@ final class Demo {
   static void run(PrintStream out, String[] args) {
     int seqLen = 32768;
     int tokens = 512;
+    int attentionSeq = 8192;
     for (int i = 0; i + 1 < args.length; i++) {
       if (args[i].equals("--seq")) {
         seqLen = Integer.parseInt(args[i + 1]);
       } else if (args[i].equals("--tokens")) {
         tokens = Integer.parseInt(args[i + 1]);
+      } else if (args[i].equals("--attention-seq")) {
+        attentionSeq = Integer.parseInt(args[i + 1]);
       }
     }
     out.println("== demo (median of " + RUNS + " runs after one warm-up; error vs the Java reference)");
@@ -38,6 +41,8 @@ final class Demo {
     gather(out, seqLen);
     out.println();
     CceDemo.run(out, tokens);
+    out.println();
+    AttentionDemo.run(out, attentionSeq);
   }
 
   /** KV compaction's gather: keep half of a Llama-3.1-8B layer's cache, per head. */

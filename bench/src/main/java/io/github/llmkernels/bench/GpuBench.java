@@ -41,10 +41,12 @@ import java.util.stream.IntStream;
  *       (forward, or backward for fwdbwd); {@code alloc_MiB} is what the library allocates beyond
  *       the inputs (outputs plus that workspace; computed, not measured: the Java API exposes no
  *       device memory counters); {@code skipped} is the share of logit tiles the backward skipped.
+ *
+ *   <li>Attention: see {@link GpuAttentionBench}.
  * </ul>
  *
  * <p>System properties (for quick or sanitizer runs): {@code llmk.gpubench.cases} (default
- * {@code gather,cce}), {@code llmk.gpubench.cceShapes} (default
+ * {@code gather,cce,attention}), {@code llmk.gpubench.attentionSeqs} (default 8192 ... 131072), {@code llmk.gpubench.cceShapes} (default
  * {@code 8192x2304x256000,4096x512x32000}), {@code llmk.gpubench.cceWarmup},
  * {@code llmk.gpubench.cceIters}.
  */
@@ -62,7 +64,7 @@ final class GpuBench {
       out.println("gpubench skipped: " + Cuda.unavailabilityCause().getMessage());
       return;
     }
-    List<String> cases = Arrays.asList(System.getProperty("llmk.gpubench.cases", "gather,cce").split(","));
+    List<String> cases = Arrays.asList(System.getProperty("llmk.gpubench.cases", "gather,cce,attention").split(","));
     out.println("== gpubench on " + Cuda.devices().get(0));
     if (cases.contains("gather")) {
       gather(out);
@@ -77,6 +79,11 @@ final class GpuBench {
         }
         cce(out, Integer.parseInt(p[0]), Integer.parseInt(p[1]), Integer.parseInt(p[2]), warmup, iters);
       }
+    }
+    if (cases.contains("attention")) {
+      int[] seqs = Arrays.stream(System.getProperty("llmk.gpubench.attentionSeqs", "8192,16384,32768,65536,131072")
+          .split(",")).mapToInt(s -> Integer.parseInt(s.trim())).toArray();
+      GpuAttentionBench.run(out, seqs);
     }
   }
 

@@ -7,7 +7,8 @@ import java.util.Arrays;
  *
  * <pre>
  *   java -jar llm-kernels-bench.jar info              JVM, native library, CPU variant, CUDA devices
- *   java -jar llm-kernels-bench.jar demo [--seq N]    each kernel on realistic shapes, every backend
+ *   java -jar llm-kernels-bench.jar demo [--seq N] [--tokens N] [--attention-seq N]
+ *                                               each kernel on realistic shapes, every backend
  *   java -jar llm-kernels-bench.jar gpubench          GPU timings (CUDA events) beside their baselines
  *   java -jar llm-kernels-bench.jar jmh [JMH args]    the JMH benchmarks (e.g. jmh GatherBench)
  * </pre>
@@ -28,7 +29,7 @@ public final class Main {
       case "gpubench" -> GpuBench.run(System.out);
       case "jmh" -> org.openjdk.jmh.Main.main(rest);
       default -> {
-        System.err.println("usage: llm-kernels-bench (info | demo [--seq N] | gpubench | jmh [JMH options])");
+        System.err.println("usage: llm-kernels-bench (info | demo [--seq N] [--tokens N] [--attention-seq N] | gpubench | jmh [JMH options])");
         System.exit(2);
       }
     }

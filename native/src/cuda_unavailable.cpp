@@ -32,4 +32,9 @@ int32_t llmk_kv_gather_rows_cuda(int32_t, const void*, const int32_t*, void*, in
 int32_t llmk_cce_forward_cuda(llmk_cce_args*) noexcept { return unavailable(); }
 int32_t llmk_cce_backward_cuda(llmk_cce_args*) noexcept { return unavailable(); }
 int32_t llmk_cce_workspace_bytes_cuda(const llmk_cce_args*, int32_t, int64_t*) noexcept { return unavailable(); }
+int32_t llmk_layout_count_cuda(const llmk_layout_args*) noexcept { return unavailable(); }
+int32_t llmk_layout_fill_cuda(const llmk_layout_args*) noexcept { return unavailable(); }
+int32_t llmk_attn_forward_cuda(const llmk_attn_args*) noexcept { return unavailable(); }
+int32_t llmk_attn_merge_cuda(int32_t, const void*, const float*, const void*, const float*, void*, float*, int64_t,
+                             int64_t, int32_t, void*) noexcept { return unavailable(); }
 }

@@ -1,0 +1,664 @@
+// CUDA block-sparse attention against the CPU kernels (the reference): layouts (count + fill must
+// match exactly, for every mask leaf kind, with lengths and mask data on the device), the forward
+// pass (BF16 / F16 on the tensor-core path with d = 64 and 128, the general path for F32, an odd
+// d and blocks that are not multiples of 64; GQA, ragged 97 / 113 sequences, causal + window +
+// sinks, softcap, fully masked rows), the state merge (also in place), and a 128K x 128K causal
+// layout checked against its closed form. Without a CUDA device (or a library built without
+// CUDA) it prints "SKIP: <reason>" and passes.
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "llmk/half_bits.h"
+#include "llmk/llmk.h"
+
+#include "expect.h"
+
+namespace {
+
+constexpr int32_t kDevice = 0;
+
+/* Device buffer freed on scope exit. */
+struct DevBuf {
+  void* p = nullptr;
+  int64_t bytes = 0;
+  explicit DevBuf(int64_t b) : bytes(b) {
+    if (b > 0 && llmk_cuda_malloc(kDevice, b, &p) != LLMK_OK) {
+      std::fprintf(stderr, "cuda malloc failed: %s\n", llmk_last_error());
+      ++failures;
+      p = nullptr;
+    }
+  }
+  ~DevBuf() {
+    if (p) llmk_cuda_free(kDevice, p);
+  }
+  DevBuf(const DevBuf&) = delete;
+  DevBuf& operator=(const DevBuf&) = delete;
+  int64_t addr() const { return reinterpret_cast<int64_t>(p); }
+  void upload(const void* src) const {
+    if (bytes > 0) EXPECT(llmk_cuda_memcpy(kDevice, p, src, bytes, 0, nullptr, 1) == LLMK_OK);
+  }
+  void download(void* dst) const {
+    if (bytes > 0) EXPECT(llmk_cuda_memcpy(kDevice, dst, p, bytes, 1, nullptr, 1) == LLMK_OK);
+  }
+};
+
+template <typename V>
+int64_t bytes_of(const V& v) {
+  return static_cast<int64_t>(v.size() * sizeof(v[0]));
+}
+
+int64_t elem_bytes(int64_t dtype) { return dtype == LLMK_F32 ? 4 : 2; }
+
+std::vector<unsigned char> encode(const std::vector<float>& x, int64_t dtype) {
+  std::vector<unsigned char> out(x.size() * elem_bytes(dtype));
+  for (size_t i = 0; i < x.size(); ++i) {
+    if (dtype == LLMK_F32) {
+      std::memcpy(&out[i * 4], &x[i], 4);
+    } else {
+      const uint16_t h = dtype == LLMK_F16 ? llmk::f32_to_f16_bits(x[i]) : llmk::f32_to_bf16_bits(x[i]);
+      std::memcpy(&out[i * 2], &h, 2);
+    }
+  }
+  return out;
+}
+
+std::vector<float> decode(const std::vector<unsigned char>& b, int64_t dtype) {
+  const size_t n = b.size() / elem_bytes(dtype);
+  std::vector<float> out(n);
+  for (size_t i = 0; i < n; ++i) {
+    if (dtype == LLMK_F32) {
+      std::memcpy(&out[i], &b[i * 4], 4);
+    } else {
+      uint16_t h;
+      std::memcpy(&h, &b[i * 2], 2);
+      out[i] = dtype == LLMK_F16 ? llmk::f16_bits_to_f32(h) : llmk::bf16_bits_to_f32(h);
+    }
+  }
+  return out;
+}
+
+/* max |got - ref| <= tol * max(|ref|, 1e-3); -inf must match -inf exactly (lse of empty rows). */
+bool close(const char* what, const std::string& name, const std::vector<float>& got, const std::vector<float>& ref,
+           double tol) {
+  double max_ref = 1e-3, max_err = 0.0;
+  size_t worst = 0;
+  for (float r : ref) {
+    if (std::isfinite(r)) max_ref = std::fmax(max_ref, std::fabs(r));
+  }
+  for (size_t i = 0; i < ref.size(); ++i) {
+    double err;
+    if (std::isinf(ref[i]) || std::isinf(got[i]) || std::isnan(ref[i]) || std::isnan(got[i])) {
+      err = (got[i] == ref[i]) ? 0.0 : INFINITY;
+    } else {
+      err = std::fabs(static_cast<double>(got[i]) - ref[i]);
+    }
+    if (err > max_err) {
+      max_err = err;
+      worst = i;
+    }
+  }
+  const bool ok = max_err <= tol * max_ref;
+  if (!ok) {
+    std::fprintf(stderr, "[%s] %s: max error %.3g (tol %.3g x max|ref| %.3g) at %zu: got %.7g want %.7g\n",
+                 name.c_str(), what, max_err, tol, max_ref, worst, got[worst], ref[worst]);
+  }
+  return ok;
+}
+
+llmk_mask_node leaf(int64_t op, int64_t i0 = 0, int64_t i1 = 0, int64_t i2 = 0, int64_t i3 = 0, int64_t i4 = 0,
+                    int64_t i5 = 0) {
+  llmk_mask_node n;
+  std::memset(&n, 0, sizeof n);
+  n.op = op;
+  n.i0 = i0;
+  n.i1 = i1;
+  n.i2 = i2;
+  n.i3 = i3;
+  n.i4 = i4;
+  n.i5 = i5;
+  return n;
+}
+
+/* Mask data arrays, kept on the host and mirrored on the device; nodes point at one or the other. */
+struct MaskData {
+  std::vector<std::vector<unsigned char>> host;
+  std::vector<DevBuf*> dev;
+  ~MaskData() {
+    for (DevBuf* d : dev) delete d;
+  }
+  /* Registers an array; returns its index (data0/data1 of the nodes hold index + 1 until bound). */
+  int64_t add(const void* p, int64_t bytes) {
+    host.emplace_back(static_cast<const unsigned char*>(p), static_cast<const unsigned char*>(p) + bytes);
+    DevBuf* d = new DevBuf(bytes);
+    d->upload(host.back().data());
+    dev.push_back(d);
+    return static_cast<int64_t>(host.size());
+  }
+  /* Nodes with data0/data1 (array index + 1, 0 = none) replaced by host or device addresses. */
+  std::vector<llmk_mask_node> bind(const std::vector<llmk_mask_node>& nodes, bool device) const {
+    std::vector<llmk_mask_node> out = nodes;
+    for (llmk_mask_node& n : out) {
+      if (n.op >= LLMK_MASK_AND) continue;
+      if (n.data0 != 0) n.data0 = device ? dev[n.data0 - 1]->addr() : reinterpret_cast<int64_t>(host[n.data0 - 1].data());
+      if (n.data1 != 0) n.data1 = device ? dev[n.data1 - 1]->addr() : reinterpret_cast<int64_t>(host[n.data1 - 1].data());
+    }
+    return out;
+  }
+};
+
+struct Problem {
+  std::string name;
+  int64_t B = 1, Hq = 1, Hkv = 1, Sq = 97, Sk = 113, d = 64, block_q = 64, block_k = 64;
+  bool per_head = false;  // layout_heads = Hq
+  std::vector<llmk_mask_node> nodes;  // data0/data1: MaskData indices + 1
+  std::vector<int32_t> q_lens, k_lens;
+  double softcap = 0.0;
+};
+
+struct HostLayout {
+  std::vector<int64_t> pp, fp;
+  std::vector<int32_t> pi, fi;
+  int64_t layout_batch = 1, layout_heads = 1;
+};
+
+llmk_layout_args base_layout_args(const Problem& c, const std::vector<llmk_mask_node>& nodes) {
+  llmk_layout_args a;
+  std::memset(&a, 0, sizeof a);
+  a.struct_bytes = sizeof a;
+  a.batch = c.B;
+  a.layout_batch = c.q_lens.empty() && c.k_lens.empty() ? 1 : c.B;
+  a.layout_heads = c.per_head ? c.Hq : 1;
+  a.seq_q = c.Sq;
+  a.seq_k = c.Sk;
+  a.block_q = c.block_q;
+  a.block_k = c.block_k;
+  a.nodes = reinterpret_cast<int64_t>(nodes.data());
+  a.node_count = static_cast<int64_t>(nodes.size());
+  return a;
+}
+
+int64_t layout_rows(const llmk_layout_args& a) {
+  return a.layout_batch * a.layout_heads * ((a.seq_q + a.block_q - 1) / a.block_q);
+}
+
+HostLayout cpu_layout(const Problem& c, const MaskData& md) {
+  const std::vector<llmk_mask_node> nodes = md.bind(c.nodes, false);
+  llmk_layout_args a = base_layout_args(c, nodes);
+  a.q_lens = c.q_lens.empty() ? 0 : reinterpret_cast<int64_t>(c.q_lens.data());
+  a.k_lens = c.k_lens.empty() ? 0 : reinterpret_cast<int64_t>(c.k_lens.data());
+  HostLayout l;
+  l.layout_batch = a.layout_batch;
+  l.layout_heads = a.layout_heads;
+  const int64_t rows = layout_rows(a);
+  l.pp.assign(rows + 1, -7);
+  l.fp.assign(rows + 1, -7);
+  a.partial_ptr = reinterpret_cast<int64_t>(l.pp.data());
+  a.full_ptr = reinterpret_cast<int64_t>(l.fp.data());
+  EXPECT(llmk_layout_count_cpu(&a) == LLMK_OK);
+  l.pi.assign(l.pp.back() + 1, -1);
+  l.fi.assign(l.fp.back() + 1, -1);
+  a.partial_idx = reinterpret_cast<int64_t>(l.pi.data());
+  a.full_idx = reinterpret_cast<int64_t>(l.fi.data());
+  EXPECT(llmk_layout_fill_cpu(&a) == LLMK_OK);
+  return l;
+}
+
+/* The same layout built on the device; device arrays are returned for the forward pass. */
+struct DevLayout {
+  DevBuf *pp = nullptr, *fp = nullptr, *pi = nullptr, *fi = nullptr;
+  ~DevLayout() {
+    delete pp;
+    delete fp;
+    delete pi;
+    delete fi;
+  }
+};
+
+void cuda_layout(const Problem& c, const MaskData& md, const DevBuf* q_lens, const DevBuf* k_lens, DevLayout& dl,
+                 HostLayout& out) {
+  const std::vector<llmk_mask_node> nodes = md.bind(c.nodes, true);
+  llmk_layout_args a = base_layout_args(c, nodes);
+  a.q_lens = q_lens ? q_lens->addr() : 0;
+  a.k_lens = k_lens ? k_lens->addr() : 0;
+  a.device = kDevice;
+  const int64_t rows = layout_rows(a);
+  dl.pp = new DevBuf((rows + 1) * 8);
+  dl.fp = new DevBuf((rows + 1) * 8);
+  std::vector<int64_t> poison(rows + 1, -7);
+  dl.pp->upload(poison.data());
+  dl.fp->upload(poison.data());
+  a.partial_ptr = dl.pp->addr();
+  a.full_ptr = dl.fp->addr();
+  int32_t rc = llmk_layout_count_cuda(&a);
+  EXPECT(rc == LLMK_OK);
+  if (rc != LLMK_OK) std::fprintf(stderr, "[%s] layout count: %s\n", c.name.c_str(), llmk_last_error());
+  out.layout_batch = a.layout_batch;
+  out.layout_heads = a.layout_heads;
+  out.pp.assign(rows + 1, 0);
+  out.fp.assign(rows + 1, 0);
+  dl.pp->download(out.pp.data());
+  dl.fp->download(out.fp.data());
+  out.pi.assign(out.pp.back() + 1, -1);
+  out.fi.assign(out.fp.back() + 1, -1);
+  dl.pi = new DevBuf(bytes_of(out.pi));
+  dl.fi = new DevBuf(bytes_of(out.fi));
+  dl.pi->upload(out.pi.data());
+  dl.fi->upload(out.fi.data());
+  a.partial_idx = dl.pi->addr();
+  a.full_idx = dl.fi->addr();
+  rc = llmk_layout_fill_cuda(&a);
+  EXPECT(rc == LLMK_OK);
+  if (rc != LLMK_OK) std::fprintf(stderr, "[%s] layout fill: %s\n", c.name.c_str(), llmk_last_error());
+  dl.pi->download(out.pi.data());
+  dl.fi->download(out.fi.data());
+}
+
+bool same_layout(const std::string& name, const HostLayout& got, const HostLayout& ref) {
+  const bool ok = got.pp == ref.pp && got.fp == ref.fp && got.pi == ref.pi && got.fi == ref.fi;
+  if (!ok) {
+    std::fprintf(stderr, "[%s] layout differs: partial %lld vs %lld, full %lld vs %lld\n", name.c_str(),
+                 static_cast<long long>(got.pp.back()), static_cast<long long>(ref.pp.back()),
+                 static_cast<long long>(got.fp.back()), static_cast<long long>(ref.fp.back()));
+  }
+  return ok;
+}
+
+/* Layout, then forward on both backends for each dtype / out dtype; compares out and lse. */
+void run_problem(const Problem& c, MaskData& md, const std::vector<std::pair<int64_t, int64_t>>& dtypes,
+                 uint32_t seed) {
+  const HostLayout ref_layout = cpu_layout(c, md);
+  DevBuf* dq = c.q_lens.empty() ? nullptr : new DevBuf(bytes_of(c.q_lens));
+  DevBuf* dk = c.k_lens.empty() ? nullptr : new DevBuf(bytes_of(c.k_lens));
+  if (dq) dq->upload(c.q_lens.data());
+  if (dk) dk->upload(c.k_lens.data());
+  DevLayout dl;
+  HostLayout got_layout;
+  cuda_layout(c, md, dq, dk, dl, got_layout);
+  EXPECT(same_layout(c.name, got_layout, ref_layout));
+
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<float> q(c.B * c.Hq * c.Sq * c.d), k(c.B * c.Hkv * c.Sk * c.d), v(k.size());
+  for (float& x : q) x = normal(rng);
+  for (float& x : k) x = normal(rng);
+  for (float& x : v) x = normal(rng);
+  const std::vector<llmk_mask_node> host_nodes = md.bind(c.nodes, false);
+  const std::vector<llmk_mask_node> dev_nodes = md.bind(c.nodes, true);
+
+  for (const auto& dt : dtypes) {
+    const int64_t dtype = dt.first, out_dtype = dt.second;
+    const std::string name = c.name + "/" + (dtype == LLMK_F32 ? "f32" : dtype == LLMK_F16 ? "f16" : "bf16") +
+                             (out_dtype == LLMK_F32 && dtype != LLMK_F32 ? "->f32" : "");
+    const auto qb = encode(q, dtype), kb = encode(k, dtype), vb = encode(v, dtype);
+    const int64_t rows = c.B * c.Hq * c.Sq;
+    llmk_attn_args a;
+    std::memset(&a, 0, sizeof a);
+    a.struct_bytes = sizeof a;
+    a.batch = c.B;
+    a.heads_q = c.Hq;
+    a.heads_kv = c.Hkv;
+    a.seq_q = c.Sq;
+    a.seq_k = c.Sk;
+    a.head_dim = c.d;
+    a.dtype = dtype;
+    a.out_dtype = out_dtype;
+    a.scale = 1.0 / std::sqrt(static_cast<double>(c.d));
+    a.softcap = c.softcap;
+    a.layout_batch = ref_layout.layout_batch;
+    a.layout_heads = ref_layout.layout_heads;
+    a.block_q = c.block_q;
+    a.block_k = c.block_k;
+    a.node_count = static_cast<int64_t>(c.nodes.size());
+
+    // CPU reference
+    std::vector<unsigned char> out_cpu(rows * c.d * elem_bytes(out_dtype));
+    std::vector<float> lse_cpu(rows, NAN);
+    llmk_attn_args ac = a;
+    ac.q = reinterpret_cast<int64_t>(qb.data());
+    ac.k = reinterpret_cast<int64_t>(kb.data());
+    ac.v = reinterpret_cast<int64_t>(vb.data());
+    ac.out = reinterpret_cast<int64_t>(out_cpu.data());
+    ac.lse = reinterpret_cast<int64_t>(lse_cpu.data());
+    ac.nodes = reinterpret_cast<int64_t>(host_nodes.data());
+    ac.q_lens = c.q_lens.empty() ? 0 : reinterpret_cast<int64_t>(c.q_lens.data());
+    ac.k_lens = c.k_lens.empty() ? 0 : reinterpret_cast<int64_t>(c.k_lens.data());
+    ac.partial_ptr = reinterpret_cast<int64_t>(ref_layout.pp.data());
+    ac.partial_idx = reinterpret_cast<int64_t>(ref_layout.pi.data());
+    ac.full_ptr = reinterpret_cast<int64_t>(ref_layout.fp.data());
+    ac.full_idx = reinterpret_cast<int64_t>(ref_layout.fi.data());
+    int32_t rc = llmk_attn_forward_cpu(&ac);
+    EXPECT(rc == LLMK_OK);
+    if (rc != LLMK_OK) std::fprintf(stderr, "[%s] cpu forward: %s\n", name.c_str(), llmk_last_error());
+
+    // CUDA
+    DevBuf gq(bytes_of(qb)), gk(bytes_of(kb)), gv(bytes_of(vb));
+    DevBuf gout(bytes_of(out_cpu)), glse(rows * 4);
+    gq.upload(qb.data());
+    gk.upload(kb.data());
+    gv.upload(vb.data());
+    std::vector<unsigned char> poison(out_cpu.size(), 0xff);  // NaN in every dtype
+    gout.upload(poison.data());
+    glse.upload(poison.data());
+    llmk_attn_args ag = a;
+    ag.q = gq.addr();
+    ag.k = gk.addr();
+    ag.v = gv.addr();
+    ag.out = gout.addr();
+    ag.lse = glse.addr();
+    ag.nodes = reinterpret_cast<int64_t>(dev_nodes.data());
+    ag.q_lens = dq ? dq->addr() : 0;
+    ag.k_lens = dk ? dk->addr() : 0;
+    ag.partial_ptr = dl.pp->addr();
+    ag.partial_idx = dl.pi->addr();
+    ag.full_ptr = dl.fp->addr();
+    ag.full_idx = dl.fi->addr();
+    ag.device = kDevice;
+    rc = llmk_attn_forward_cuda(&ag);
+    EXPECT(rc == LLMK_OK);
+    if (rc != LLMK_OK) std::fprintf(stderr, "[%s] cuda forward: %s\n", name.c_str(), llmk_last_error());
+    std::vector<unsigned char> out_gpu(out_cpu.size());
+    std::vector<float> lse_gpu(rows);
+    gout.download(out_gpu.data());
+    glse.download(lse_gpu.data());
+
+    // The tensor-core path rounds P to the input dtype before P V (as FlashAttention does).
+    const double tol = dtype == LLMK_BF16 ? 2e-2 : dtype == LLMK_F16 ? 4e-3 : 2e-5;
+    EXPECT(close("out", name, decode(out_gpu, out_dtype), decode(out_cpu, out_dtype), tol));
+    EXPECT(close("lse", name, lse_gpu, lse_cpu, dtype == LLMK_F32 ? 2e-5 : 1e-3));
+  }
+  delete dq;
+  delete dk;
+}
+
+void test_forward() {
+  MaskData md;
+  const std::vector<std::pair<int64_t, int64_t>> all = {
+      {LLMK_BF16, LLMK_BF16}, {LLMK_F16, LLMK_F16}, {LLMK_BF16, LLMK_F32}, {LLMK_F32, LLMK_F32}};
+  uint32_t seed = 100;
+  // causal AND (window OR sinks), bottom-right aligned, GQA, ragged 97 x 113: tensor-core path
+  for (int64_t d : {64, 128}) {
+    Problem c;
+    c.name = "cws-gqa-d" + std::to_string(d);
+    c.B = 2;
+    c.Hq = 4;
+    c.Hkv = 2;
+    c.d = d;
+    c.nodes = {leaf(LLMK_MASK_CAUSAL, 0, 1), leaf(LLMK_MASK_WINDOW, 0, 1, 40, 0), leaf(LLMK_MASK_SINKS, 0, 0, 4),
+               leaf(LLMK_MASK_OR), leaf(LLMK_MASK_AND)};
+    run_problem(c, md, all, seed++);
+    c.name += "-blk128x192-softcap";
+    c.block_q = 128;
+    c.block_k = 192;
+    c.softcap = 4.0;
+    run_problem(c, md, all, seed++);
+  }
+  // odd head dim and blocks that are not multiples of 64: general path for every dtype
+  {
+    Problem c;
+    c.name = "cws-odd-d72-blk32x48";
+    c.B = 2;
+    c.Hq = 3;
+    c.Hkv = 1;
+    c.d = 72;
+    c.block_q = 32;
+    c.block_k = 48;
+    c.nodes = {leaf(LLMK_MASK_CAUSAL, 0, 1), leaf(LLMK_MASK_WINDOW, 0, 1, 30, 0), leaf(LLMK_MASK_SINKS, 0, 0, 3),
+               leaf(LLMK_MASK_OR), leaf(LLMK_MASK_AND)};
+    run_problem(c, md, all, seed++);
+    c.name = "d37-blk64";
+    c.d = 37;
+    c.block_q = c.block_k = 64;
+    run_problem(c, md, all, seed++);
+    c.name = "d200-blk16x128";
+    c.d = 200;
+    c.block_q = 16;
+    c.block_k = 128;
+    run_problem(c, md, all, seed++);
+  }
+  // NOT(causal) leaves query row 0 with no visible key; per-head layout
+  {
+    Problem c;
+    c.name = "anti-causal-per-head";
+    c.Hq = 2;
+    c.Hkv = 2;
+    c.per_head = true;
+    c.Sq = c.Sk = 130;
+    c.nodes = {leaf(LLMK_MASK_CAUSAL, 0, 0), leaf(LLMK_MASK_NOT)};
+    run_problem(c, md, all, seed++);
+  }
+  // varlen causal on the device: batch 1 has no queries at all, batch 0 keys cut inside a block
+  {
+    Problem c;
+    c.name = "varlen-causal";
+    c.B = 2;
+    c.Hq = 2;
+    c.Hkv = 1;
+    c.Sq = 150;
+    c.Sk = 150;
+    c.q_lens = {150, 0};
+    c.k_lens = {90, 150};
+    c.nodes = {leaf(LLMK_MASK_CAUSAL, 0, 1)};
+    run_problem(c, md, all, seed++);
+    c.name = "varlen-causal-d128-blk128";
+    c.d = 128;
+    c.block_q = c.block_k = 128;
+    run_problem(c, md, all, seed++);
+  }
+  // data-driven leaves with device data: documents, block bitmap, vertical-slash, prefix
+  {
+    Problem c;
+    c.name = "document-or-prefix";
+    c.B = 2;
+    c.Hq = 2;
+    c.Hkv = 2;
+    c.Sq = 97;
+    c.Sk = 113;
+    std::vector<int32_t> qseg(2 * 97), kseg(2 * 113);
+    for (int b = 0; b < 2; ++b) {
+      for (int i = 0; i < 97; ++i) qseg[b * 97 + i] = (i * (3 + b)) / 97;
+      for (int j = 0; j < 113; ++j) kseg[b * 113 + j] = (j * (3 + b)) / 113;
+    }
+    const int32_t prefix[2] = {5, 70};
+    const int64_t iq = md.add(qseg.data(), bytes_of(qseg)), ik = md.add(kseg.data(), bytes_of(kseg));
+    const int64_t ip = md.add(prefix, sizeof prefix);
+    llmk_mask_node doc = leaf(LLMK_MASK_DOCUMENT, 0, 0, 97, 113, 1);
+    doc.data0 = iq;
+    doc.data1 = ik;
+    llmk_mask_node pre = leaf(LLMK_MASK_PREFIX);
+    pre.batch_stride = 1;
+    pre.data0 = ip;
+    c.nodes = {doc, pre, leaf(LLMK_MASK_OR), leaf(LLMK_MASK_CAUSAL, 0, 1), leaf(LLMK_MASK_AND)};
+    run_problem(c, md, all, seed++);
+    doc.i4 = 0;  // unsorted-ids classifier path
+    c.nodes[0] = doc;
+    c.name = "document-unsorted";
+    run_problem(c, md, {{LLMK_BF16, LLMK_BF16}}, seed++);
+  }
+  {
+    Problem c;
+    c.name = "blocks-bitmap-per-head";
+    c.B = 1;
+    c.Hq = 2;
+    c.Hkv = 1;
+    c.Sq = 200;
+    c.Sk = 260;
+    c.per_head = true;
+    const int64_t mb = 32, rows = (200 + mb - 1) / mb, cols = (260 + mb - 1) / mb;
+    std::vector<uint8_t> bits(2 * rows * cols);
+    std::mt19937 rng(5);
+    for (auto& x : bits) x = (rng() % 3) != 0;
+    const int64_t ib = md.add(bits.data(), bytes_of(bits));
+    llmk_mask_node n = leaf(LLMK_MASK_BLOCKS, 0, 0, mb, mb, rows, cols);
+    n.head_stride = rows * cols;
+    n.data0 = ib;
+    c.nodes = {n};
+    run_problem(c, md, all, seed++);
+  }
+  {
+    Problem c;
+    c.name = "vertical-slash";
+    c.B = 1;
+    c.Hq = 2;
+    c.Hkv = 2;
+    c.Sq = 193;
+    c.Sk = 193;
+    c.per_head = true;
+    const std::vector<int32_t> columns = {0, 1, 2, 50, 51, 120, INT32_MAX, INT32_MAX,  // head 0
+                                          3, 64, 65, 66, 67, 190, INT32_MAX, INT32_MAX};
+    const std::vector<int32_t> slashes = {0, 1, 7, 64, INT32_MAX, INT32_MAX, 0, 2, 3, 100, 150, INT32_MAX};
+    const int64_t ic = md.add(columns.data(), bytes_of(columns)), is = md.add(slashes.data(), bytes_of(slashes));
+    llmk_mask_node n = leaf(LLMK_MASK_VERTICAL_SLASH, 0, 1, 8, 6, 0, 6);
+    n.head_stride = 8;
+    n.data0 = ic;
+    n.data1 = is;
+    c.nodes = {n, leaf(LLMK_MASK_CAUSAL, 0, 1), leaf(LLMK_MASK_AND)};
+    run_problem(c, md, all, seed++);
+  }
+}
+
+/* 128K x 128K causal, block 128: every row qb has qb FULL blocks and one PARTIAL (the diagonal). */
+void test_big_causal_layout() {
+  const int64_t S = 131072, blk = 128, nb = S / blk;
+  std::vector<llmk_mask_node> nodes = {leaf(LLMK_MASK_CAUSAL, 0, 0)};
+  llmk_layout_args a;
+  std::memset(&a, 0, sizeof a);
+  a.struct_bytes = sizeof a;
+  a.batch = 1;
+  a.layout_batch = 1;
+  a.layout_heads = 1;
+  a.seq_q = a.seq_k = S;
+  a.block_q = a.block_k = blk;
+  a.nodes = reinterpret_cast<int64_t>(nodes.data());
+  a.node_count = 1;
+  a.device = kDevice;
+  DevBuf pp((nb + 1) * 8), fp((nb + 1) * 8);
+  const int64_t full_total = nb * (nb - 1) / 2;
+  DevBuf pi(nb * 4), fi(full_total * 4);
+  a.partial_ptr = pp.addr();
+  a.full_ptr = fp.addr();
+  a.partial_idx = pi.addr();
+  a.full_idx = fi.addr();
+  const auto t0 = std::chrono::steady_clock::now();
+  EXPECT(llmk_layout_count_cuda(&a) == LLMK_OK);
+  EXPECT(llmk_layout_fill_cuda(&a) == LLMK_OK);
+  EXPECT(llmk_cuda_stream_synchronize(kDevice, nullptr) == LLMK_OK);
+  const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  std::printf("128K x 128K causal layout (block 128): count + fill %.2f ms\n", ms);
+  std::vector<int64_t> hp(nb + 1), hf(nb + 1);
+  std::vector<int32_t> hpi(nb), hfi(full_total);
+  pp.download(hp.data());
+  fp.download(hf.data());
+  pi.download(hpi.data());
+  fi.download(hfi.data());
+  bool ok = hp[0] == 0 && hf[0] == 0;
+  for (int64_t r = 0; r < nb && ok; ++r) {
+    ok = hp[r + 1] == r + 1 && hf[r + 1] == r * (r + 1) / 2 && hpi[r] == r;
+    for (int64_t j = 0; j < r && ok; ++j) ok = hfi[hf[r] + j] == j;
+  }
+  EXPECT(ok);
+}
+
+void test_merge() {
+  const int64_t rows = 37, d = 45;
+  std::mt19937 rng(9);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<float> oa(rows * d), ob(rows * d), la(rows), lb(rows);
+  for (float& x : oa) x = normal(rng);
+  for (float& x : ob) x = normal(rng);
+  for (int64_t r = 0; r < rows; ++r) {
+    la[r] = r % 5 == 1 || r % 7 == 3 ? -INFINITY : 3.0f * normal(rng);
+    lb[r] = r % 5 == 2 || r % 7 == 3 ? -INFINITY : 3.0f * normal(rng);
+    if (la[r] == -INFINITY) for (int64_t j = 0; j < d; ++j) oa[r * d + j] = 0.0f;
+    if (lb[r] == -INFINITY) for (int64_t j = 0; j < d; ++j) ob[r * d + j] = 0.0f;
+  }
+  for (int64_t dtype : {LLMK_F32, LLMK_F16, LLMK_BF16}) {
+    const std::string name = std::string("merge/") + (dtype == LLMK_F32 ? "f32" : dtype == LLMK_F16 ? "f16" : "bf16");
+    const auto ea = encode(oa, dtype), eb = encode(ob, dtype);
+    std::vector<unsigned char> out_cpu(ea.size());
+    std::vector<float> lse_cpu(rows);
+    EXPECT(llmk_attn_merge_cpu(ea.data(), la.data(), eb.data(), lb.data(), out_cpu.data(), lse_cpu.data(), rows, d,
+                               static_cast<int32_t>(dtype)) == LLMK_OK);
+    DevBuf ga(bytes_of(ea)), gb(bytes_of(eb)), gla(rows * 4), glb(rows * 4), gout(bytes_of(ea)), glse(rows * 4);
+    ga.upload(ea.data());
+    gb.upload(eb.data());
+    gla.upload(la.data());
+    glb.upload(lb.data());
+    int32_t rc = llmk_attn_merge_cuda(kDevice, ga.p, static_cast<const float*>(gla.p), gb.p,
+                                      static_cast<const float*>(glb.p), gout.p, static_cast<float*>(glse.p), rows, d,
+                                      static_cast<int32_t>(dtype), nullptr);
+    EXPECT(rc == LLMK_OK);
+    std::vector<unsigned char> out_gpu(ea.size());
+    std::vector<float> lse_gpu(rows);
+    gout.download(out_gpu.data());
+    glse.download(lse_gpu.data());
+    const double tol = dtype == LLMK_F32 ? 1e-6 : dtype == LLMK_F16 ? 1e-3 : 8e-3;
+    EXPECT(close("out", name, decode(out_gpu, dtype), decode(out_cpu, dtype), tol));
+    EXPECT(close("lse", name, lse_gpu, lse_cpu, 1e-6));
+    // in place into state b
+    rc = llmk_attn_merge_cuda(kDevice, ga.p, static_cast<const float*>(gla.p), gb.p, static_cast<const float*>(glb.p),
+                              gb.p, static_cast<float*>(glb.p), rows, d, static_cast<int32_t>(dtype), nullptr);
+    EXPECT(rc == LLMK_OK);
+    gb.download(out_gpu.data());
+    glb.download(lse_gpu.data());
+    EXPECT(close("out in place", name, decode(out_gpu, dtype), decode(out_cpu, dtype), tol));
+    EXPECT(close("lse in place", name, lse_gpu, lse_cpu, 1e-6));
+  }
+}
+
+void test_errors() {
+  // head_dim above the CUDA limit is a clear INVALID_ARGUMENT
+  std::vector<llmk_mask_node> nodes = {leaf(LLMK_MASK_ALL)};
+  DevBuf buf(1 << 20);
+  llmk_attn_args a;
+  std::memset(&a, 0, sizeof a);
+  a.struct_bytes = sizeof a;
+  a.batch = a.heads_q = a.heads_kv = 1;
+  a.seq_q = a.seq_k = 1;
+  a.head_dim = 300;
+  a.dtype = a.out_dtype = LLMK_F32;
+  a.scale = 1.0;
+  const int64_t base = buf.addr();
+  a.q = base;
+  a.k = base + 4096;
+  a.v = base + 8192;
+  a.out = base + 12288;
+  a.lse = base + 16384;
+  a.layout_batch = a.layout_heads = 1;
+  a.block_q = a.block_k = 1;
+  a.nodes = reinterpret_cast<int64_t>(nodes.data());
+  a.node_count = 1;
+  a.partial_ptr = base + 20480;
+  a.full_ptr = base + 24576;
+  a.device = kDevice;
+  EXPECT(llmk_attn_forward_cuda(&a) == LLMK_ERR_INVALID_ARGUMENT);
+  EXPECT(std::strstr(llmk_last_error(), "head_dim") != nullptr);
+}
+
+}  // namespace
+
+int main() {
+  int32_t count = 0;
+  if (llmk_cuda_device_count(&count) != LLMK_OK) {
+    std::printf("SKIP: %s\n", llmk_last_error());
+    return 0;
+  }
+  if (count == 0) {
+    std::printf("SKIP: no CUDA device\n");
+    return 0;
+  }
+  test_forward();
+  test_big_causal_layout();
+  test_merge();
+  test_errors();
+  if (failures != 0) {
+    std::fprintf(stderr, "%d failure(s)\n", failures);
+    return 1;
+  }
+  std::printf("OK\n");
+  return 0;
+}

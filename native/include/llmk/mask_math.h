@@ -3,8 +3,12 @@
  * backends decide visibility with literally the same arithmetic.
  *
  * Classifier contract (tested against the expanded mask): a tile called EMPTY has no visible
- * pair, a tile called FULL has no masked pair; PARTIAL promises nothing. Every leaf is exact
- * except DOCUMENT (interval test on segment ids); AND/OR/NOT combine classes conservatively. */
+ * pair, a tile called FULL has no masked pair; PARTIAL promises nothing. ALL, NONE, CAUSAL,
+ * WINDOW, SINKS, PREFIX and BLOCKS are exact. VERTICAL_SLASH is exact about EMPTY but says FULL
+ * only when its columns cover the tile (slash lines alone give PARTIAL). DOCUMENT compares the id
+ * ranges of the tile's queries and keys: exact when queries and keys share one sorted id array,
+ * conservative otherwise (ids {1, 3} against {2} give PARTIAL for an empty tile). AND/OR/NOT
+ * combine classes conservatively (min / max / swap). */
 #ifndef LLMK_MASK_MATH_H
 #define LLMK_MASK_MATH_H
 

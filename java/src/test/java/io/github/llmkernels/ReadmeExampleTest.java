@@ -2,6 +2,11 @@ package io.github.llmkernels;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 
+import io.github.llmkernels.attention.AttentionOptions;
+import io.github.llmkernels.attention.AttentionOutput;
+import io.github.llmkernels.attention.BlockLayout;
+import io.github.llmkernels.attention.MaskSpec;
+import io.github.llmkernels.attention.SparseAttention;
 import io.github.llmkernels.kvcache.RowGather;
 import io.github.llmkernels.loss.CceForward;
 import io.github.llmkernels.loss.CceGradients;
@@ -55,6 +60,23 @@ class ReadmeExampleTest {
       org.junit.jupiter.api.Assertions.assertEquals(Math.log(1000), loss, 1e-4);
       assertArrayEquals(new long[] {8, 64}, g.gradE().shape());
       assertArrayEquals(new long[] {1000, 64}, g.gradC().shape());
+    }
+  }
+
+  @Test
+  void sparseAttentionRuns() {
+    // Causal sliding window of 1024 keys plus 64 attention sinks, 128 x 128 blocks, GQA 8 over 2 heads.
+    MaskSpec mask = MaskSpec.slidingWindow(1024).or(MaskSpec.sinks(64));
+    int seq = 4096;
+    try (BlockLayout layout = BlockLayout.compile(mask, 1, 8, seq, seq, 128, 128);
+        Tensor q = Tensor.zeros(DType.BF16, Device.CPU, 1, 8, seq, 128); // [B, Hq, Sq, d]
+        Tensor k = Tensor.zeros(DType.BF16, Device.CPU, 1, 2, seq, 128); // [B, Hkv, Sk, d]
+        Tensor v = Tensor.zeros(DType.BF16, Device.CPU, 1, 2, seq, 128);
+        AttentionOutput o = SparseAttention.forward(q, k, v, layout, AttentionOptions.defaults())) {
+      double density = layout.density(); // share of the 32 x 32 tiles computed
+      // o.out() [1, 8, 4096, 128] BF16, o.lse() [1, 8, 4096] F32
+      org.junit.jupiter.api.Assertions.assertTrue(density > 0.25 && density < 0.35, "density " + density);
+      assertArrayEquals(new long[] {1, 8, seq}, o.lse().shape());
     }
   }
 }

@@ -8,7 +8,9 @@
 
 #include <cstdint>
 #include <cstring>
+#include <string>
 
+#include "error.h"
 #include "llmk/llmk.h"
 #include "llmk/mask_math.h"
 
@@ -32,6 +34,26 @@ inline MaskProgram make_program(int64_t nodes_address, int64_t count) {
   std::memcpy(p.nodes, reinterpret_cast<const llmk_mask_node*>(nodes_address),
               static_cast<size_t>(count) * sizeof(llmk_mask_node));
   return p;
+}
+
+/* A misaligned device pointer would fault inside a kernel (a sticky error that poisons the
+ * caller's CUDA context), so every array is checked on the host first. Inside guarded() only. */
+inline int32_t require_aligned(int64_t address, int64_t alignment, const char* name) {
+  if (address % alignment == 0) return LLMK_OK;
+  return fail(LLMK_ERR_INVALID_ARGUMENT, std::string(name) + " must be " + std::to_string(alignment) +
+                                             "-byte aligned on the CUDA backend; got address " +
+                                             std::to_string(address));
+}
+
+/* Mask data arrays: int32 everywhere except the BLOCKS bitmap (bytes). */
+inline int32_t require_aligned_program(const MaskProgram& p) {
+  for (int64_t i = 0; i < p.count; ++i) {
+    const llmk_mask_node& n = p.nodes[i];
+    if (n.op == LLMK_MASK_BLOCKS || n.op >= LLMK_MASK_AND) continue;
+    if (int32_t rc = require_aligned(n.data0, 4, "mask node data0 (int32)")) return rc;
+    if (int32_t rc = require_aligned(n.data1, 4, "mask node data1 (int32)")) return rc;
+  }
+  return LLMK_OK;
 }
 
 /* Copies the program from the (__grid_constant__) parameter block into shared memory. Every

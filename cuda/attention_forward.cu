@@ -425,7 +425,7 @@ __device__ __forceinline__ void store1(void* out, bool out_f32, int64_t pos, flo
 
 /* kJ = output columns per thread (ceil(d / 8) <= kJ). */
 template <typename T, int kJ>
-__global__ void __launch_bounds__(kThreads) attn_fwd_simt(const __grid_constant__ FwdParams p) {
+__global__ void __launch_bounds__(kThreads, 1) attn_fwd_simt(const __grid_constant__ FwdParams p) {
   extern __shared__ __align__(16) unsigned char smem_raw[];
   const int ld = p.ld;
   const int64_t D = p.d;
@@ -634,6 +634,19 @@ extern "C" int32_t llmk_attn_forward_cuda(const llmk_attn_args* args) noexcept {
       p.cap_mul = 0.0f;
     }
     p.out_f32 = a.out_dtype == LLMK_F32;
+    const int64_t eb = a.dtype == LLMK_F32 ? 4 : 2;
+    LLMK_TRY_STATUS(require_aligned_program(p.prog));
+    LLMK_TRY_STATUS(require_aligned(a.q, eb, "q"));
+    LLMK_TRY_STATUS(require_aligned(a.k, eb, "k"));
+    LLMK_TRY_STATUS(require_aligned(a.v, eb, "v"));
+    LLMK_TRY_STATUS(require_aligned(a.out, p.out_f32 ? 4 : 2, "out"));
+    LLMK_TRY_STATUS(require_aligned(a.lse, 4, "lse"));
+    LLMK_TRY_STATUS(require_aligned(a.q_lens, 4, "q_lens"));
+    LLMK_TRY_STATUS(require_aligned(a.k_lens, 4, "k_lens"));
+    LLMK_TRY_STATUS(require_aligned(a.partial_ptr, 8, "partial_ptr"));
+    LLMK_TRY_STATUS(require_aligned(a.full_ptr, 8, "full_ptr"));
+    LLMK_TRY_STATUS(require_aligned(a.partial_idx, 4, "partial_idx"));
+    LLMK_TRY_STATUS(require_aligned(a.full_idx, 4, "full_idx"));
     // One CTA per (b, hq, query tile): the grid must fit a 1-D launch.
     const int64_t bh = a.batch * a.heads_q;
     if (p.q_tiles > INT32_MAX / bh) {
@@ -646,6 +659,23 @@ extern "C" int32_t llmk_attn_forward_cuda(const llmk_attn_args* args) noexcept {
     llmk::DeviceGuard guard;
     LLMK_TRY_STATUS(guard.enter(static_cast<int32_t>(a.device)));
     cudaStream_t st = reinterpret_cast<cudaStream_t>(a.stream);
+    if (a.partial_idx == 0 || a.full_idx == 0) {
+      // Valid only if that list is empty: read its total back (the only synchronising path).
+      const int64_t rows = a.layout_batch * a.layout_heads * p.nqb;
+      const struct { int64_t idx, ptr; const char* name; } lists[] = {
+          {a.partial_idx, a.partial_ptr, "partial_idx"}, {a.full_idx, a.full_ptr, "full_idx"}};
+      for (const auto& x : lists) {
+        if (x.idx != 0) continue;
+        int64_t total = 0;
+        LLMK_CUDA_TRY(cudaMemcpyAsync(&total, reinterpret_cast<const int64_t*>(x.ptr) + rows, sizeof(total),
+                                      cudaMemcpyDeviceToHost, st));
+        LLMK_CUDA_TRY(cudaStreamSynchronize(st));
+        if (total != 0) {
+          return llmk::fail(LLMK_ERR_INVALID_ARGUMENT, std::string(x.name) + " must not be a null pointer: the layout has " +
+                                                           std::to_string(total) + " such blocks");
+        }
+      }
+    }
     cudaError_t err;
     if (mma) {
       if (a.dtype == LLMK_BF16) {

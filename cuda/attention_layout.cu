@@ -190,6 +190,16 @@ LayoutParams make_params(const llmk_layout_args& a) {
   return p;
 }
 
+int32_t check_alignment(const LayoutParams& p) {
+  LLMK_TRY_STATUS(require_aligned_program(p.prog));
+  LLMK_TRY_STATUS(require_aligned(p.q_lens, 4, "q_lens"));
+  LLMK_TRY_STATUS(require_aligned(p.k_lens, 4, "k_lens"));
+  LLMK_TRY_STATUS(require_aligned(reinterpret_cast<int64_t>(p.partial_ptr), 8, "partial_ptr"));
+  LLMK_TRY_STATUS(require_aligned(reinterpret_cast<int64_t>(p.full_ptr), 8, "full_ptr"));
+  LLMK_TRY_STATUS(require_aligned(reinterpret_cast<int64_t>(p.partial_idx), 4, "partial_idx"));
+  return require_aligned(reinterpret_cast<int64_t>(p.full_idx), 4, "full_idx");
+}
+
 /* The fill pass with a null idx array is only valid if that array's total count is 0 (read back
  * here: this is the only synchronising path, and only taken with a null array). */
 int32_t check_null_idx(const LayoutParams& p, cudaStream_t st) {
@@ -222,6 +232,7 @@ extern "C" int32_t llmk_layout_count_cuda(const llmk_layout_args* args) noexcept
     LLMK_TRY_STATUS(guard.enter(device));
     cudaStream_t st = reinterpret_cast<cudaStream_t>(args->stream);
     const LayoutParams p = make_params(*args);
+    LLMK_TRY_STATUS(check_alignment(p));
     if (p.rows > 0) {
       classify_rows<false><<<grid_for_rows(p.rows), kLayoutThreads, 0, st>>>(p);
       LLMK_CUDA_CHECK_LAUNCH("classify_rows<count>");
@@ -242,6 +253,7 @@ extern "C" int32_t llmk_layout_fill_cuda(const llmk_layout_args* args) noexcept 
     LLMK_TRY_STATUS(guard.enter(device));
     cudaStream_t st = reinterpret_cast<cudaStream_t>(args->stream);
     const LayoutParams p = make_params(*args);
+    LLMK_TRY_STATUS(check_alignment(p));
     if (p.rows == 0) return LLMK_OK;
     if (p.partial_idx == nullptr || p.full_idx == nullptr) LLMK_TRY_STATUS(check_null_idx(p, st));
     classify_rows<true><<<grid_for_rows(p.rows), kLayoutThreads, 0, st>>>(p);

@@ -12,6 +12,7 @@
 #include <string>
 
 #include "attention_args.h"
+#include "attention_common.cuh"
 #include "cce_common.cuh"
 #include "cuda_check.cuh"
 
@@ -71,6 +72,11 @@ extern "C" int32_t llmk_attn_merge_cuda(int32_t device, const void* out_a, const
     using namespace llmk::attn;
     LLMK_TRY_STATUS(llmk::check_merge_args(out_a, lse_a, out_b, lse_b, out, lse, rows, d, dtype));
     if (rows == 0) return LLMK_OK;
+    const int64_t eb = dtype == LLMK_F32 ? 4 : 2;
+    const struct { const void* p; int64_t alignment; const char* name; } arrays[] = {
+        {out_a, eb, "out_a"}, {out_b, eb, "out_b"}, {out, eb, "out"}, {lse_a, 4, "lse_a"}, {lse_b, 4, "lse_b"},
+        {lse, 4, "lse"}};
+    for (const auto& x : arrays) LLMK_TRY_STATUS(require_aligned(reinterpret_cast<int64_t>(x.p), x.alignment, x.name));
     llmk::DeviceGuard guard;
     LLMK_TRY_STATUS(guard.enter(device));
     cudaStream_t st = static_cast<cudaStream_t>(stream);

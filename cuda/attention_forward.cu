@@ -63,12 +63,13 @@ struct FwdParams {
   void* out;
   float* lse;
   int64_t heads_q, group, seq_q, seq_k, d;  // group = heads_q / heads_kv
-  int64_t layout_batch, layout_heads, block_q, block_k, nqb;
+  int64_t layout_batch, layout_heads, block_q, block_k, nqb, nkb;
   int64_t q_lens, k_lens;
   const int64_t* partial_ptr;
   const int32_t* partial_idx;
   const int64_t* full_ptr;
   const int32_t* full_idx;
+  int64_t subs_per_block;   // tensor-core path: 64-key sub-tiles per KV block that can hold keys
   int64_t q_tiles;          // query tiles per (b, hq)
   int64_t tiles_per_block;  // general path: 16-row tiles per query block
   int ld;                   // general path: smem row stride (odd, >= d)
@@ -149,9 +150,13 @@ __device__ __forceinline__ Sub next_sub(const FwdParams& p, const RowView& rv, c
     const int64_t item = t / spb, sub = t - item * spb;
     const bool partial = item >= rv.nfull;
     const int64_t kb = partial ? rv.part[item - rv.nfull] : rv.full[item];
-    if (kb < 0) continue;  // a corrupt layout must not send loads out of bounds
-    const int64_t k0 = kb * p.block_k + sub * kMmaKeys;
-    if (k0 >= rv.k_lim) continue;
+    const bool valid = kb >= 0 && kb < p.nkb;  // a corrupt index must not steer loads
+    const int64_t k0 = valid ? kb * p.block_k + sub * kMmaKeys : 0;  // <= k_lim + 63: see the skip
+    // Past the keys: on to the next block (a huge block_k costs nothing).
+    if (!valid || k0 >= rv.k_lim) {
+      t = (item + 1) * spb - 1;
+      continue;
+    }
     if (!partial) return Sub{t, k0, kSubFull};
     const int c = mask_tile_class(nodes, p.prog.count, rv.mr, q0, q1, k0, block_end(k0, kMmaKeys, p.seq_k));
     if (c == LLMK_TILE_EMPTY) continue;
@@ -216,7 +221,7 @@ __global__ void __launch_bounds__(kThreads, MmaCfg<T, D>::kMinBlocks) attn_fwd_m
   const int64_t q0 = qt * kMmaRows;
   const int64_t q1 = block_end(q0, kMmaRows, p.seq_q);
   const RowView rv = row_view(p, b, hq, q0 / p.block_q);  // block_q % 64 == 0: one layout row
-  const int64_t spb = p.block_k / kMmaKeys;
+  const int64_t spb = p.subs_per_block;
   const int64_t total = (rv.nfull + rv.npart) * spb;
 
   const T* qg = static_cast<const T*>(p.q) + (bh * p.seq_q) * D;
@@ -475,7 +480,7 @@ __global__ void __launch_bounds__(kThreads, 1) attn_fwd_simt(const __grid_consta
   for (int64_t it = 0; it < items; ++it) {
     const bool partial = it >= rv.nfull;
     const int64_t kb = partial ? rv.part[it - rv.nfull] : rv.full[it];
-    if (kb < 0) continue;
+    if (kb < 0 || kb >= p.nkb) continue;  // a corrupt layout must not steer loads
     const int64_t kbeg = kb * p.block_k;
     if (kbeg >= rv.k_lim) continue;
     const int64_t kend = block_end(kbeg, p.block_k, rv.k_lim);
@@ -617,6 +622,11 @@ extern "C" int32_t llmk_attn_forward_cuda(const llmk_attn_args* args) noexcept {
     p.block_q = a.block_q;
     p.block_k = a.block_k;
     p.nqb = blocks_of(a.seq_q, a.block_q);
+    p.nkb = blocks_of(a.seq_k, a.block_k);
+    // block_k / 64, except that one block covering all keys (any block_k >= seq_k) needs only
+    // ceil(seq_k / 64): keeps the walk's (blocks x sub-tiles) index far from overflow.
+    p.subs_per_block = blocks_of(a.block_k < a.seq_k ? a.block_k : a.seq_k, kMmaKeys);
+    if (p.subs_per_block < 1) p.subs_per_block = 1;
     p.q_lens = a.q_lens;
     p.k_lens = a.k_lens;
     p.partial_ptr = reinterpret_cast<const int64_t*>(a.partial_ptr);

@@ -19,6 +19,14 @@ int32_t check_leaf(const llmk_mask_node& n, int64_t i) {
     if (address != 0) return LLMK_OK;
     return invalid(node_name(i) + ": " + what + " must not be a null pointer");
   };
+  /* positions are < 2^31; bounding offsets and reaches keeps q + offset - k far from overflow */
+  constexpr int64_t reach = int64_t{1} << 40;
+  if (n.i0 < -reach || n.i0 > reach) {
+    return invalid(node_name(i) + ": offset i0 must be in [-2^40, 2^40]; got " + std::to_string(n.i0));
+  }
+  if ((n.op == LLMK_MASK_WINDOW || n.op == LLMK_MASK_SINKS) && (n.i2 > reach || n.i3 > reach)) {
+    return invalid(node_name(i) + ": window/sink reach must be <= 2^40");
+  }
   const auto at_least = [&](int64_t v, int64_t lo, const char* what) -> int32_t {
     if (v >= lo) return LLMK_OK;
     return invalid(node_name(i) + ": " + what + " must be >= " + std::to_string(lo) + "; got " + std::to_string(v));
@@ -62,6 +70,29 @@ int32_t check_leaf(const llmk_mask_node& n, int64_t i) {
 
 }  // namespace
 
+bool mask_varies_by_batch(const llmk_mask_node* nodes, int64_t count) {
+  for (int64_t i = 0; i < count; ++i) {
+    const llmk_mask_node& n = nodes[i];
+    if ((n.op == LLMK_MASK_PREFIX && n.batch_stride != 0) || (n.op == LLMK_MASK_DOCUMENT && (n.i2 != 0 || n.i3 != 0)) ||
+        (n.op == LLMK_MASK_BLOCKS && n.batch_stride != 0) ||
+        (n.op == LLMK_MASK_VERTICAL_SLASH && (n.batch_stride != 0 || n.i4 != 0))) {
+      return true;
+    }
+  }
+  return false;
+}
+
+bool mask_varies_by_head(const llmk_mask_node* nodes, int64_t count) {
+  for (int64_t i = 0; i < count; ++i) {
+    const llmk_mask_node& n = nodes[i];
+    if ((n.op == LLMK_MASK_BLOCKS && n.head_stride != 0) ||
+        (n.op == LLMK_MASK_VERTICAL_SLASH && (n.head_stride != 0 || n.i5 != 0))) {
+      return true;
+    }
+  }
+  return false;
+}
+
 int32_t check_mask_program(const llmk_mask_node* nodes, int64_t count) {
   if (nodes == nullptr) return invalid("mask nodes must not be a null pointer");
   if (count < 1 || count > LLMK_MASK_MAX_NODES) {
@@ -101,7 +132,9 @@ int32_t check_geometry(int64_t batch, int64_t layout_batch, int64_t layout_heads
   }
   if (seq_q < 0 || seq_k < 0) return invalid("seq_q and seq_k must be >= 0");
   if (seq_q > INT32_MAX || seq_k > INT32_MAX) return invalid("seq_q and seq_k must be <= 2^31 - 1");
-  if (block_q < 1 || block_k < 1) return invalid("block_q and block_k must be >= 1");
+  if (block_q < 1 || block_k < 1 || block_q > INT32_MAX || block_k > INT32_MAX) {
+    return invalid("block_q and block_k must be in [1, 2^31 - 1]");
+  }
   int64_t rows = 0;
   const int64_t dims[] = {layout_batch, layout_heads, ceil_div(seq_q, block_q) + 1};
   return require_product(dims, 3, "layout rows", &rows);
@@ -120,7 +153,11 @@ int32_t check_layout_args(const llmk_layout_args* a, bool need_idx) {
   if (a->layout_batch != a->batch && (a->q_lens != 0 || a->k_lens != 0)) {
     return invalid("sequence lengths make the layout per batch: layout_batch must equal batch");
   }
-  if (int32_t rc = check_mask_program(reinterpret_cast<const llmk_mask_node*>(a->nodes), a->node_count)) return rc;
+  const auto* nodes = reinterpret_cast<const llmk_mask_node*>(a->nodes);
+  if (int32_t rc = check_mask_program(nodes, a->node_count)) return rc;
+  if (a->layout_batch != a->batch && mask_varies_by_batch(nodes, a->node_count)) {
+    return invalid("the mask has per-batch data: layout_batch must equal batch");
+  }
   if (int32_t rc = require_non_null(reinterpret_cast<const void*>(a->partial_ptr), "partial_ptr")) return rc;
   if (int32_t rc = require_non_null(reinterpret_cast<const void*>(a->full_ptr), "full_ptr")) return rc;
   (void)need_idx; /* idx arrays may be null when their count is 0: the fill pass checks them */
@@ -145,9 +182,20 @@ int32_t check_attn_args(const llmk_attn_args* a) {
   }
   if (!is_float_dtype(a->dtype)) return invalid("dtype must be F32, F16 or BF16 (codes 0, 1, 2); got " + std::to_string(a->dtype));
   if (a->out_dtype != a->dtype && a->out_dtype != LLMK_F32) return invalid("out_dtype must be dtype or F32");
-  if (!(a->scale > 0.0) || std::isinf(a->scale)) return invalid("scale must be finite and > 0; got " + std::to_string(a->scale));
-  if (!(a->softcap >= 0.0) || std::isinf(a->softcap)) return invalid("softcap must be finite and >= 0; got " + std::to_string(a->softcap));
-  if (int32_t rc = check_mask_program(reinterpret_cast<const llmk_mask_node*>(a->nodes), a->node_count)) return rc;
+  /* fp32 kernels: the factors and their reciprocals must stay normal floats */
+  if (!(a->scale >= 1e-30 && a->scale <= 1e30)) return invalid("scale must be in [1e-30, 1e30]; got " + std::to_string(a->scale));
+  if (!(a->softcap == 0.0 || (a->softcap >= 1e-30 && a->softcap <= 1e30))) {
+    return invalid("softcap must be 0 (off) or in [1e-30, 1e30]; got " + std::to_string(a->softcap));
+  }
+  const auto* nodes = reinterpret_cast<const llmk_mask_node*>(a->nodes);
+  if (int32_t rc = check_mask_program(nodes, a->node_count)) return rc;
+  /* a broadcast layout would apply batch 0's / head 0's blocks to every batch / head */
+  if (a->layout_batch != a->batch && mask_varies_by_batch(nodes, a->node_count)) {
+    return invalid("the mask has per-batch data: layout_batch must equal batch");
+  }
+  if (a->layout_heads != a->heads_q && mask_varies_by_head(nodes, a->node_count)) {
+    return invalid("the mask has per-head data: layout_heads must equal heads_q");
+  }
   int64_t q_elems = 0, kv_elems = 0, lse_elems = 0;
   const int64_t qd[] = {a->batch, a->heads_q, a->seq_q, a->head_dim, 4};
   const int64_t kd[] = {a->batch, a->heads_kv, a->seq_k, a->head_dim, 4};
@@ -158,15 +206,17 @@ int32_t check_attn_args(const llmk_attn_args* a) {
   const int64_t eb = dtype_bytes(a->dtype);
   const int64_t q_bytes = q_elems / 4 * eb, kv_bytes = kv_elems / 4 * eb;
   const int64_t out_bytes = q_elems / 4 * dtype_bytes(a->out_dtype), lse_bytes = lse_elems;
+  const int64_t ptr_bytes = (a->layout_batch * a->layout_heads * ceil_div(a->seq_q, a->block_q) + 1) * 8;
   const struct { int64_t address; const char* name; int64_t bytes; } regions[] = {
-      {a->q, "q", q_bytes}, {a->k, "k", kv_bytes}, {a->v, "v", kv_bytes}, {a->out, "out", out_bytes},
-      {a->lse, "lse", lse_bytes}, {a->partial_ptr, "partial_ptr", 1}, {a->full_ptr, "full_ptr", 1}};
+      {a->out, "out", out_bytes},     {a->lse, "lse", lse_bytes}, {a->q, "q", q_bytes},
+      {a->k, "k", kv_bytes},          {a->v, "v", kv_bytes},      {a->partial_ptr, "partial_ptr", ptr_bytes},
+      {a->full_ptr, "full_ptr", ptr_bytes}};
   for (const auto& r : regions) {
     if (r.bytes > 0 && r.address == 0) return invalid(std::string(r.name) + " must not be a null pointer");
   }
-  for (int o = 3; o <= 4; ++o) {
-    for (int i = 0; i < 5; ++i) {
-      if (i == o) continue;
+  /* outputs (the first two regions) overlap nothing else: not the inputs, not the layout */
+  for (int o = 0; o < 2; ++o) {
+    for (int i = o + 1; i < 7; ++i) {
       if (int32_t rc = require_disjoint(reinterpret_cast<const void*>(regions[o].address), regions[o].bytes,
                                         regions[o].name, reinterpret_cast<const void*>(regions[i].address),
                                         regions[i].bytes, regions[i].name)) return rc;

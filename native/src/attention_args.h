@@ -31,6 +31,10 @@ int32_t check_mask_program(const llmk_mask_node* nodes, int64_t count);
 /* Host-side lengths (int32 [batch] or 0) must lie in [0, seq]: the classifier trusts them. */
 int32_t check_host_lengths(int64_t q_lens, int64_t k_lens, int64_t batch, int64_t seq_q, int64_t seq_k);
 
+/* Whether some node reads data that differs per batch / per head (non-zero data strides). */
+bool mask_varies_by_batch(const llmk_mask_node* nodes, int64_t count);
+bool mask_varies_by_head(const llmk_mask_node* nodes, int64_t count);
+
 inline int64_t dtype_bytes(int64_t dtype) { return dtype == LLMK_F32 ? 4 : 2; }
 
 }  // namespace llmk

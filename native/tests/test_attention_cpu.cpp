@@ -148,8 +148,10 @@ void run_case(const Case& c, uint32_t seed) {
           const float* vj = &v[((b * c.Hkv + hk) * c.Sk + j) * c.d];
           for (int64_t t = 0; t < c.d; ++t) o[t] += p * vj[t];
         }
-        worst = std::fmax(worst, std::fabs(lse[row] - (m + std::log(sum))));
-        for (int64_t t = 0; t < c.d; ++t) worst = std::fmax(worst, std::fabs(out[row * c.d + t] - o[t] / sum));
+        /* a NaN (or an unwritten, NaN-prefilled) output must count as the worst error */
+        const auto track = [&](double err) { worst = (err <= worst) ? worst : (std::isnan(err) ? INFINITY : err); };
+        track(std::fabs(lse[row] - (m + std::log(sum))));
+        for (int64_t t = 0; t < c.d; ++t) track(std::fabs(out[row * c.d + t] - o[t] / sum));
       }
     }
   EXPECT(bad_empty == 0);

@@ -244,7 +244,7 @@ enum llmk_mask_op {
   LLMK_MASK_BLOCKS = 7,    /* data0[b, h, q / i2, k / i3] != 0: U8 bitmap of i4 x i5 mask blocks
                               (rows x cols) per (b, h); a block list or a top-k selection */
   LLMK_MASK_VERTICAL_SLASH = 8, /* k in data0[b, h, 0:i2] (vertical columns) or qa - k in
-                              data1[b, h, 0:i3] (slash lines = diagonal offsets). Both int32, sorted
+                              data1[b, h, 0:i3] (slash lines = diagonal offsets). Both int32, strictly
                               ascending, padded at the end with INT32_MAX; i0, i1 as causal; columns
                               use batch_stride/head_stride, slashes use i4 (batch) / i5 (head) */
   LLMK_MASK_AND = 16,

@@ -260,8 +260,13 @@ int32_t check_layout_lists(const ForwardPlan& p) {
   const int64_t k_blocks = ceil_div(a.seq_k, a.block_k);
   const struct { const int64_t* ptr; const int32_t* idx; const char* name; } lists[] = {
       {p.partial_ptr, p.partial_idx, "partial"}, {p.full_ptr, p.full_idx, "full"}};
+  const int64_t out_bytes = a.batch * a.heads_q * a.seq_q * a.head_dim * dtype_bytes(a.out_dtype);
+  const int64_t lse_bytes = a.batch * a.heads_q * a.seq_q * 4;
   for (const auto& l : lists) {
     if (l.ptr[0] != 0) return fail(LLMK_ERR_INVALID_ARGUMENT, std::string(l.name) + "_ptr[0] must be 0");
+    const int64_t idx_bytes = l.ptr[rows] * 4;  /* ptr is non-decreasing from 0: checked below */
+    if (int32_t rc = require_disjoint(reinterpret_cast<void*>(a.out), out_bytes, "out", l.idx, idx_bytes, l.name)) return rc;
+    if (int32_t rc = require_disjoint(reinterpret_cast<void*>(a.lse), lse_bytes, "lse", l.idx, idx_bytes, l.name)) return rc;
     for (int64_t r = 0; r < rows; ++r) {
       if (l.ptr[r + 1] < l.ptr[r]) {
         return fail(LLMK_ERR_INVALID_ARGUMENT, std::string(l.name) + "_ptr must be non-decreasing (row " + std::to_string(r) + ")");

@@ -20,6 +20,11 @@ public final class AttentionOptions {
 
   private static final AttentionOptions DEFAULTS = builder().build();
 
+  /** Bounds of scale and softcap: the kernels compute in fp32, where 1e-30 .. 1e30 and the
+   * reciprocals stay normal numbers (same rule as llmk_attn_args). */
+  static final double MIN_FACTOR = 1e-30;
+  static final double MAX_FACTOR = 1e30;
+
   private final double scale;
   private final double softcap;
   private final DType outputDType;
@@ -85,19 +90,19 @@ public final class AttentionOptions {
 
     private Builder() {}
 
-    /** Score scale (finite, > 0), or {@link #SCALE_AUTO} for 1/sqrt(d). */
+    /** Score scale in [1e-30, 1e30] (kernels compute in fp32), or {@link #SCALE_AUTO} for 1/sqrt(d). */
     public Builder scale(double scale) {
-      if (!Double.isNaN(scale) && !(scale > 0 && !Double.isInfinite(scale))) {
-        throw new IllegalArgumentException("scale must be finite and > 0 (or SCALE_AUTO); got " + scale);
+      if (!Double.isNaN(scale) && !(scale >= MIN_FACTOR && scale <= MAX_FACTOR)) {
+        throw new IllegalArgumentException("scale must be in [1e-30, 1e30] (or SCALE_AUTO); got " + scale);
       }
       this.scale = scale;
       return this;
     }
 
-    /** Score softcap {@code cap * tanh(s / cap)}; 0 turns it off. */
+    /** Score softcap {@code cap * tanh(s / cap)}, 0 (off) or in [1e-30, 1e30]. */
     public Builder softcap(double softcap) {
-      if (!(softcap >= 0) || Double.isInfinite(softcap)) {
-        throw new IllegalArgumentException("softcap must be finite and >= 0 (0 = off); got " + softcap);
+      if (!(softcap == 0 || (softcap >= MIN_FACTOR && softcap <= MAX_FACTOR))) {
+        throw new IllegalArgumentException("softcap must be 0 (off) or in [1e-30, 1e30]; got " + softcap);
       }
       this.softcap = softcap;
       return this;

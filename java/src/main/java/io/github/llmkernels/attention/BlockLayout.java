@@ -141,6 +141,16 @@ public final class BlockLayout implements AutoCloseable {
     int[] ql = checkLengths("qLens", qLens, batch, seqQ, "seqQ");
     int[] kl = checkLengths("kLens", kLens, batch, seqK, "seqK");
     mask.validate(batch, heads, seqQ, seqK);
+    // Rows and the tile grid are indexed with int on the host side (CSR arrays, transpose):
+    // reject geometries past that up front instead of failing halfway with an overflow.
+    long qBlocks = (seqQ + (long) blockQ - 1) / blockQ;
+    long kBlocks = (seqK + (long) blockK - 1) / blockK;
+    double layoutBatch = (qLens != null || kLens != null) ? batch : mask.layoutBatch(batch);
+    double tiles = layoutBatch * mask.layoutHeads(heads) * qBlocks * kBlocks; // double: no overflow
+    if (tiles > Integer.MAX_VALUE - 8) {
+      throw new IllegalArgumentException(OP + ": layout batch x layout heads x query blocks x key blocks = "
+          + String.format("%.0f", tiles) + " tiles; at most 2^31 - 9 are supported (use larger blocks)");
+    }
     Backend backend = selectBackend(device, exec);
     BlockLayout layout = new BlockLayout(mask, batch, heads, seqQ, seqK, blockQ, blockK, ql, kl, device, backend);
     try {

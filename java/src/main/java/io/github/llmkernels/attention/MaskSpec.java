@@ -69,6 +69,17 @@ public final class MaskSpec {
     this.root = root;
   }
 
+  /**
+   * Offsets, window sizes and sink counts beyond +-2^33 reach past any sequence (lengths are below
+   * 2^31), so they are clamped there: the mask means the same, and the position arithmetic of the
+   * kernels (q + offset - k in int64) cannot overflow. Long.MAX_VALUE is thus a fine "unbounded".
+   */
+  static final long MAX_REACH = 1L << 33;
+
+  static long clampReach(long x) {
+    return Math.max(-MAX_REACH, Math.min(MAX_REACH, x));
+  }
+
   // ---- factories ---------------------------------------------------------------------------
 
   /** Every pair visible (dense attention). */
@@ -88,7 +99,7 @@ public final class MaskSpec {
 
   /** Causal, top-left aligned with an explicit diagonal offset: {@code k <= q + offset}. */
   public static MaskSpec causal(long offset) {
-    return new MaskSpec(new MaskNode.Diagonal(false, offset, false, 0, 0));
+    return new MaskSpec(new MaskNode.Diagonal(false, clampReach(offset), false, 0, 0));
   }
 
   /** Causal sliding window of {@code left + 1} keys ending at the aligned query: window(left, 0). */
@@ -105,7 +116,7 @@ public final class MaskSpec {
       throw new IllegalArgumentException("window: left and right must be >= 0; got left = " + left + ", right = "
           + right);
     }
-    return new MaskSpec(new MaskNode.Diagonal(true, 0, true, left, right));
+    return new MaskSpec(new MaskNode.Diagonal(true, 0, true, clampReach(left), clampReach(right)));
   }
 
   /** The first n keys ({@code k < n}), visible to every query. */
@@ -113,7 +124,7 @@ public final class MaskSpec {
     if (n < 0) {
       throw new IllegalArgumentException("sinks: n must be >= 0; got " + n);
     }
-    return new MaskSpec(new MaskNode.Sinks(n));
+    return new MaskSpec(new MaskNode.Sinks(clampReach(n)));
   }
 
   /** {@code k < lengthsPerBatch[b]}; a single value applies to every batch. */

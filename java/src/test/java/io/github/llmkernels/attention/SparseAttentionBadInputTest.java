@@ -132,9 +132,13 @@ class SparseAttentionBadInputTest {
 
   @Test
   void badOptionsAreRejected() {
-    assertIllegal(() -> AttentionOptions.builder().scale(-1), "scale must be finite and > 0");
-    assertIllegal(() -> AttentionOptions.builder().scale(Double.POSITIVE_INFINITY), "scale must be finite and > 0");
-    assertIllegal(() -> AttentionOptions.builder().softcap(-0.5), "softcap must be finite and >= 0");
+    assertIllegal(() -> AttentionOptions.builder().scale(-1), "scale must be in [1e-30, 1e30]");
+    assertIllegal(() -> AttentionOptions.builder().scale(Double.POSITIVE_INFINITY), "scale must be in [1e-30, 1e30]");
+    // fp32 kernels: a factor that would become inf or 0 in float is rejected, not silently changed
+    assertIllegal(() -> AttentionOptions.builder().scale(1e39), "scale must be in [1e-30, 1e30]");
+    assertIllegal(() -> AttentionOptions.builder().softcap(-0.5), "softcap must be 0 (off) or in [1e-30, 1e30]");
+    assertIllegal(() -> AttentionOptions.builder().softcap(1e39), "softcap must be 0 (off) or in [1e-30, 1e30]");
+    assertIllegal(() -> AttentionOptions.builder().softcap(1e-46), "softcap must be 0 (off) or in [1e-30, 1e30]");
     assertIllegal(() -> AttentionOptions.builder().outputDType(DType.I32), "outputDType must be null");
   }
 

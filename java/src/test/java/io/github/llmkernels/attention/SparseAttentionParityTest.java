@@ -41,7 +41,8 @@ class SparseAttentionParityTest {
 
   static final Shape LARGE = new Shape(1, 2, 1, 1025, 1025, 64);
 
-  static final int[][] TILES = {{64, 64}, {128, 128}, {32, 64}, {64, 32}, {16, 16}, {128, 64}};
+  // blocks beyond 128 rows or keys are cut into sub-tiles by the kernels
+  static final int[][] TILES = {{64, 64}, {128, 128}, {32, 64}, {64, 32}, {16, 16}, {128, 64}, {256, 192}, {130, 200}};
 
   /** A mask for a geometry (random parts from rnd). */
   interface MaskMaker {
@@ -138,7 +139,10 @@ class SparseAttentionParityTest {
           int kBlocks = scores[0].length == 0 ? 0 : scores[0][0].length;
           return MaskSpec.topK(scores, Math.min(2, kBlocks), block, block);
         }),
-        new Variant("causal-and-not-window", (r, s) -> MaskSpec.causal().and(MaskSpec.window(8, 0).not())));
+        new Variant("causal-and-not-window", (r, s) -> MaskSpec.causal().and(MaskSpec.window(8, 0).not())),
+        // reaches past any sequence (clamped by MaskSpec): every key left of the query, 3 to its right
+        new Variant("unbounded-window", (r, s) -> MaskSpec.window(Long.MAX_VALUE, 3).and(MaskSpec.causal(Long.MIN_VALUE)
+            .not())));
   }
 
   static List<Arguments> cases(boolean includeLarge) {

@@ -6,6 +6,7 @@
 #   natives/   libllmkernels.so built for sm_90a only (H100/H200), the JNI glue, libgomp.so.1
 #   lib/       library jar, test classes, JavaCPP, JUnit console launcher, and the bench module's own
 #              command-line classes (NOT the shaded benchmarks jar: it carries libtorch, ~119 MB)
+#   native-tests/  the CTest programs comparing the CUDA kernels with the CPU kernels
 #   torch_baselines.py, run.sh
 #
 # Then, on the GPU machine:  gpu-bundle/run.sh OUT_DIR
@@ -39,6 +40,9 @@ cp java/target/llm-kernels-*-tests.jar "$out/lib/llm-kernels-tests.jar"
   --main-class io.github.llmkernels.bench.Main io/github/llmkernels/bench/*.class)
 cp java/target/bundle-deps/javacpp-*.jar java/target/bundle-deps/junit-platform-console-standalone-*.jar "$out/lib/"
 cp bench/gpu/torch_baselines.py bench/gpu/run.sh "$out/"
+# The native CUDA-vs-CPU tests (CTest programs; they load libllmkernels.so from natives/).
+mkdir -p "$out/native-tests"
+cp java/target/cmake-bundle/native-tests/llmk_*_cuda_tests "$out/native-tests/"
 
 echo "== jlink runtime from $jdk"
 "$jdk/bin/jlink" --module-path "$jdk/jmods" \

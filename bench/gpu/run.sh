@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs on the GPU machine (no Java, no network needed): the whole JUnit suite with the GPU tests,
-# compute-sanitizer on the GPU tests (gather and cut cross-entropy parity) and on a small CCE run of
-# the GPU harness, info, demo, the GPU harness and the PyTorch baselines.
+# compute-sanitizer memcheck on the GPU tests (gather, cut cross-entropy, attention) and on a small
+# CCE run of the GPU harness, racecheck on the attention GPU tests, info, demo, the GPU harness and
+# the PyTorch baselines.
 # Usage: run.sh OUT_DIR   (every result lands there; the exit status is the test suite's)
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -24,6 +25,12 @@ echo "== tests (all, GPU included)"
 status=$?
 tail -25 "$out/tests.txt"
 
+echo "== native CUDA-vs-CPU tests"
+for t in "$here"/native-tests/*; do
+  LD_LIBRARY_PATH="$here/natives" "$t" >> "$out/native-tests.txt" 2>&1
+  echo "$(basename "$t") exit $?" | tee -a "$out/native-tests.txt"
+done
+
 if command -v compute-sanitizer >/dev/null 2>&1; then
   echo "== compute-sanitizer memcheck on the GPU tests"
   compute-sanitizer --tool memcheck --target-processes all --error-exitcode 99 \
@@ -31,6 +38,13 @@ if command -v compute-sanitizer >/dev/null 2>&1; then
     --include-tag gpu --details=summary --disable-banner > "$out/sanitizer.txt" 2>&1
   echo "compute-sanitizer exit $?" | tee -a "$out/sanitizer.txt"
   grep -E 'ERROR SUMMARY|tests (successful|failed)' "$out/sanitizer.txt" || true
+  echo "== compute-sanitizer racecheck on the attention GPU tests (shared-memory double buffers)"
+  compute-sanitizer --tool racecheck --target-processes all --error-exitcode 99 \
+    "${java[@]}" -jar "$console" execute --class-path "$cp_test" --scan-class-path "$here/lib/llm-kernels-tests.jar" \
+    --include-tag gpu --include-classname '.*(SparseAttention|MergeStates).*' --details=summary --disable-banner \
+    > "$out/racecheck.txt" 2>&1
+  echo "compute-sanitizer racecheck exit $?" | tee -a "$out/racecheck.txt"
+  grep -E 'ERROR SUMMARY|RACECHECK SUMMARY|tests (successful|failed)' "$out/racecheck.txt" || true
   echo "== compute-sanitizer memcheck on a small CCE run of gpubench (every variant, fwd and fwdbwd)"
   compute-sanitizer --tool memcheck --target-processes all --error-exitcode 99 \
     "${java[@]}" -Dllmk.gpubench.cases=cce -Dllmk.gpubench.cceShapes=300x136x5000,1x8x97 \
@@ -43,7 +57,7 @@ else
 fi
 
 echo "== demo"
-"${bench[@]}" demo --seq 131072 > "$out/demo.txt" 2>&1
+"${bench[@]}" demo --seq 131072 --attention-seq 32768 > "$out/demo.txt" 2>&1
 cat "$out/demo.txt"
 echo "== gpubench"
 "${bench[@]}" gpubench > "$out/gpubench.txt" 2>&1

@@ -24,6 +24,30 @@ LayoutGeometry geometry(const llmk_layout_args& a) {
   return g;
 }
 
+/* Visits KV blocks [kb0, kb1) of one row in ascending order: visit(kb, cls) for non-empty ones.
+ *
+ * Spans first, tiles only where needed: the classifier is monotone (a span it calls EMPTY or
+ * FULL has only EMPTY or FULL tiles under the same classifier: every leaf's test is a range
+ * test, AND/OR/NOT take min/max/complement, and a FULL span is not cut by a length), so halving
+ * PARTIAL spans gives exactly the per-tile result while a causal + window + sinks row of 1024
+ * tiles costs a few dozen classifications instead of 1024. */
+template <typename Visit>
+void visit_span(const llmk_mask_node* nodes, int64_t count, const MaskRow& mr, const llmk_layout_args& a,
+                int64_t q0, int64_t q1, int64_t kb0, int64_t kb1, Visit& visit) {
+  const int64_t k0 = kb0 * a.block_k;
+  const int64_t k_end = kb1 * a.block_k;
+  const int64_t k1 = k_end < a.seq_k ? k_end : a.seq_k;
+  const int cls = mask_tile_class(nodes, count, mr, q0, q1, k0, k1);
+  if (cls == LLMK_TILE_EMPTY) return;
+  if (cls == LLMK_TILE_FULL || kb1 - kb0 == 1) {
+    for (int64_t kb = kb0; kb < kb1; ++kb) visit(kb, cls);
+    return;
+  }
+  const int64_t mid = kb0 + (kb1 - kb0) / 2;
+  visit_span(nodes, count, mr, a, q0, q1, kb0, mid, visit);
+  visit_span(nodes, count, mr, a, q0, q1, mid, kb1, visit);
+}
+
 /* Visits row r's tiles in ascending KV block order: visit(kb, cls) for non-empty ones. */
 template <typename Visit>
 void classify_row(const llmk_layout_args& a, const LayoutGeometry& g, int64_t r, Visit&& visit) {
@@ -34,12 +58,7 @@ void classify_row(const llmk_layout_args& a, const LayoutGeometry& g, int64_t r,
   const MaskRow mr = mask_row(lb, lh, a.q_lens, a.k_lens, a.seq_q, a.seq_k);
   const int64_t q0 = qb * a.block_q;
   const int64_t q1 = q0 + a.block_q < a.seq_q ? q0 + a.block_q : a.seq_q;
-  for (int64_t kb = 0; kb < g.k_blocks; ++kb) {
-    const int64_t k0 = kb * a.block_k;
-    const int64_t k1 = k0 + a.block_k < a.seq_k ? k0 + a.block_k : a.seq_k;
-    const int cls = mask_tile_class(nodes, a.node_count, mr, q0, q1, k0, k1);
-    if (cls != LLMK_TILE_EMPTY) visit(kb, cls);
-  }
+  if (g.k_blocks > 0) visit_span(nodes, a.node_count, mr, a, q0, q1, 0, g.k_blocks, visit);
 }
 
 }  // namespace

@@ -12,90 +12,12 @@
 #include "llmk/half_bits.h"
 #include "llmk/llmk.h"
 
+#include "cuda_test_util.h"
 #include "expect.h"
 
 namespace {
 
-constexpr int32_t kDevice = 0;
 constexpr int64_t kIgnore = -100;
-
-/* Device buffer freed on scope exit. */
-struct DevBuf {
-  void* p = nullptr;
-  int64_t bytes = 0;
-  explicit DevBuf(int64_t b) : bytes(b) {
-    if (b > 0 && llmk_cuda_malloc(kDevice, b, &p) != LLMK_OK) {
-      std::fprintf(stderr, "cuda malloc failed: %s\n", llmk_last_error());
-      ++failures;
-      p = nullptr;
-    }
-  }
-  ~DevBuf() {
-    if (p) llmk_cuda_free(kDevice, p);
-  }
-  DevBuf(const DevBuf&) = delete;
-  DevBuf& operator=(const DevBuf&) = delete;
-  int64_t addr() const { return reinterpret_cast<int64_t>(p); }
-  void upload(const void* src) const {
-    if (bytes > 0) EXPECT(llmk_cuda_memcpy(kDevice, p, src, bytes, 0, nullptr, 1) == LLMK_OK);
-  }
-  void download(void* dst) const {
-    if (bytes > 0) EXPECT(llmk_cuda_memcpy(kDevice, dst, p, bytes, 1, nullptr, 1) == LLMK_OK);
-  }
-};
-
-int64_t elem_bytes(int64_t dtype) { return dtype == LLMK_F32 ? 4 : 2; }
-
-std::vector<unsigned char> encode(const std::vector<float>& x, int64_t dtype) {
-  std::vector<unsigned char> out(x.size() * elem_bytes(dtype));
-  for (size_t i = 0; i < x.size(); ++i) {
-    if (dtype == LLMK_F32) {
-      std::memcpy(&out[i * 4], &x[i], 4);
-    } else {
-      const uint16_t h = dtype == LLMK_F16 ? llmk::f32_to_f16_bits(x[i]) : llmk::f32_to_bf16_bits(x[i]);
-      std::memcpy(&out[i * 2], &h, 2);
-    }
-  }
-  return out;
-}
-
-std::vector<float> decode(const std::vector<unsigned char>& b, int64_t dtype) {
-  const size_t n = b.size() / elem_bytes(dtype);
-  std::vector<float> out(n);
-  for (size_t i = 0; i < n; ++i) {
-    if (dtype == LLMK_F32) {
-      std::memcpy(&out[i], &b[i * 4], 4);
-    } else {
-      uint16_t h;
-      std::memcpy(&h, &b[i * 2], 2);
-      out[i] = dtype == LLMK_F16 ? llmk::f16_bits_to_f32(h) : llmk::bf16_bits_to_f32(h);
-    }
-  }
-  return out;
-}
-
-/* max |got - ref| relative to max |ref| (floored so all-zero references compare absolutely). */
-bool close(const char* what, const std::string& name, const std::vector<float>& got, const std::vector<float>& ref,
-           double tol) {
-  double max_ref = 1e-3, max_err = 0.0;
-  size_t worst = 0;
-  for (size_t i = 0; i < ref.size(); ++i) max_ref = std::fmax(max_ref, std::fabs(ref[i]));
-  for (size_t i = 0; i < ref.size(); ++i) {
-    const double err = std::isnan(got[i]) != std::isnan(ref[i]) ? INFINITY
-                       : std::isnan(ref[i])                     ? 0.0
-                                                                : std::fabs(static_cast<double>(got[i]) - ref[i]);
-    if (err > max_err) {
-      max_err = err;
-      worst = i;
-    }
-  }
-  const bool ok = max_err <= tol * max_ref;
-  if (!ok) {
-    std::fprintf(stderr, "[%s] %s: max error %.3g (tol %.3g x max|ref| %.3g) at %zu: got %.7g want %.7g\n",
-                 name.c_str(), what, max_err, tol, max_ref, worst, got[worst], ref[worst]);
-  }
-  return ok;
-}
 
 struct Case {
   std::string name;
@@ -377,15 +299,7 @@ void empty_batch_reductions() {
 }  // namespace
 
 int main() {
-  int32_t count = 0;
-  if (llmk_cuda_device_count(&count) != LLMK_OK) {
-    std::printf("SKIP: %s\n", llmk_last_error());
-    return 0;
-  }
-  if (count == 0) {
-    std::printf("SKIP: no CUDA device\n");
-    return 0;
-  }
+  if (!cuda_device_present()) return 0;
   const double eps_bf16 = std::ldexp(1.0, -12);
   std::vector<Case> cases;
   auto add = [&](Case k) { cases.push_back(k); };

@@ -4,7 +4,6 @@ import io.github.llmkernels.attention.AttentionOptions;
 import io.github.llmkernels.attention.BlockLayout;
 import io.github.llmkernels.attention.MaskSpec;
 import io.github.llmkernels.attention.SparseAttention;
-import io.github.llmkernels.runtime.CudaEvent;
 import io.github.llmkernels.runtime.CudaStream;
 import io.github.llmkernels.runtime.Exec;
 import io.github.llmkernels.tensor.DType;
@@ -51,7 +50,7 @@ final class GpuAttentionBench {
             stream.synchronize();
             double compileMs = (System.nanoTime() - t0) / 1e6;
             AttentionOptions options = AttentionOptions.defaults();
-            double ms = time(stream, () -> SparseAttention.forwardInto(q, k, v, layout, options, o, lse, exec));
+            double ms = GpuBench.time(stream, WARMUP, ITERS, () -> SparseAttention.forwardInto(q, k, v, layout, options, o, lse, exec));
             double tiles = (layout.partialBlockCount() + layout.fullBlockCount())
                 * (layout.layoutHeads() == 1 ? (double) HQ : 1.0);
             out.printf("%-44s %10.2f %10.4f %10.3f %10.1f%n", mask + " S=" + seq, compileMs, layout.density(), ms,
@@ -78,20 +77,5 @@ final class GpuAttentionBench {
       }
     }
     return out;
-  }
-
-  private static double time(CudaStream stream, Runnable kernel) {
-    for (int i = 0; i < WARMUP; i++) {
-      kernel.run();
-    }
-    try (CudaEvent start = CudaEvent.create(stream.device()); CudaEvent end = CudaEvent.create(stream.device())) {
-      start.record(stream);
-      for (int i = 0; i < ITERS; i++) {
-        kernel.run();
-      }
-      end.record(stream);
-      end.synchronize();
-      return CudaEvent.elapsedMillis(start, end) / ITERS;
-    }
   }
 }

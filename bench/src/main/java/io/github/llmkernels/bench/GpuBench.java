@@ -253,19 +253,24 @@ final class GpuBench {
     return ms.stream().mapToDouble(Double::doubleValue).toArray();
   }
 
-  /** Mean milliseconds per call between CUDA events on the stream. */
+  /** Mean milliseconds per call between CUDA events on the stream ({@value #WARMUP} + {@value #ITERS}). */
   private static double time(CudaStream stream, Runnable kernel) {
-    for (int i = 0; i < WARMUP; i++) {
+    return time(stream, WARMUP, ITERS, kernel);
+  }
+
+  /** Mean milliseconds per call of {@code iters} calls between CUDA events, after {@code warmup}. */
+  static double time(CudaStream stream, int warmup, int iters, Runnable kernel) {
+    for (int i = 0; i < warmup; i++) {
       kernel.run();
     }
     try (CudaEvent start = CudaEvent.create(stream.device()); CudaEvent end = CudaEvent.create(stream.device())) {
       start.record(stream);
-      for (int i = 0; i < ITERS; i++) {
+      for (int i = 0; i < iters; i++) {
         kernel.run();
       }
       end.record(stream);
       end.synchronize();
-      return CudaEvent.elapsedMillis(start, end) / ITERS;
+      return CudaEvent.elapsedMillis(start, end) / iters;
     }
   }
 }

@@ -37,4 +37,11 @@ int32_t llmk_layout_fill_cuda(const llmk_layout_args*) noexcept { return unavail
 int32_t llmk_attn_forward_cuda(const llmk_attn_args*) noexcept { return unavailable(); }
 int32_t llmk_attn_merge_cuda(int32_t, const void*, const float*, const void*, const float*, void*, float*, int64_t,
                              int64_t, int32_t, void*) noexcept { return unavailable(); }
+int32_t llmk_kv_score_cuda(const llmk_kv_score_args*) noexcept { return unavailable(); }
+int32_t llmk_kv_select_cuda(const llmk_kv_select_args*) noexcept { return unavailable(); }
+int32_t llmk_kv_gather_varlen_cuda(int32_t, const void*, const int32_t*, const int64_t*, void*, int64_t, int64_t,
+                                   int64_t, int64_t, int64_t, void*) noexcept { return unavailable(); }
+int32_t llmk_kv_compact_inplace_cuda(int32_t, void*, const int32_t*, const int32_t*, int64_t, int64_t, int64_t,
+                                     int64_t, int64_t, void*) noexcept { return unavailable(); }
+int32_t llmk_kv_decode_attn_cuda(const llmk_kv_decode_args*) noexcept { return unavailable(); }
 }

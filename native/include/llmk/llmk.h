@@ -337,6 +337,128 @@ LLMK_API int32_t llmk_attn_merge_cuda(int32_t device, const void* out_a, const f
                                       int64_t rows, int64_t d, int32_t dtype,
                                       void* stream) LLMK_NOEXCEPT;
 
+
+/* ---- KV cache compaction -------------------------------------------------------------------
+ *
+ * Score cached tokens per KV head (higher = keep), choose a budget per head, select the kept
+ * tokens (top-k, ties to the lower position), and move their rows: out of place into a dense or
+ * a per-head variable-length cache, or in place by hole filling. Every kept row keeps its original
+ * position (an int32 "positions" array moved like any other row of 4 bytes) so RoPE stays right.
+ * Caches are [B, Hkv, N, row] contiguous; queries [B, Hq, q_len, d]; Hq a multiple of Hkv and
+ * query head h belongs to KV head h / (Hq / Hkv). Scores and attention statistics are F32.
+ */
+enum llmk_kv_scorer {
+  LLMK_KV_KNORM = 0,    /* -||k_j||_2 */
+  LLMK_KV_RECENCY = 1,  /* j (newer is better): with sinks forced at selection = StreamingLLM */
+  LLMK_KV_SNAPKV = 2,   /* attention of the q_len window queries (positions n - q_len + i, causal
+                           inside the window), softmax over keys in fp32, mean over the window and
+                           over the GQA group, then pooled along keys (pool, pool_kernel).
+                           TOVA = SNAPKV with q_len 1 (the last query) and no pooling. */
+  LLMK_KV_OBSERVED = 3, /* H2O / observed attention: attention probabilities of the q_len queries
+                           (positions n - q_len + i, causal) summed per key over queries and the
+                           GQA group into attn_sum, attn_count += how many (query, head) pairs saw
+                           the key; score = attn_sum / attn_count (0 where count is 0). Both
+                           accumulate across calls (decode steps); two flash-style passes, never
+                           the q_len x n matrix. */
+  LLMK_KV_LADDER = 4    /* LaCache ladder, position only: j % rung == layer % rung scores 2 + j/n,
+                           other tokens 1 + j/n (each layer keeps its own rung offset first, newest
+                           first, then the newest of the rest) */
+};
+enum llmk_kv_pool { LLMK_KV_POOL_NONE = 0, LLMK_KV_POOL_AVG = 1, LLMK_KV_POOL_MAX = 2 };
+
+typedef struct llmk_kv_score_args {
+  int64_t struct_bytes;  /* sizeof(llmk_kv_score_args) */
+  int64_t scorer;        /* llmk_kv_scorer */
+  int64_t batch, heads_q, heads_kv, n, head_dim;
+  int64_t dtype;         /* of q and k: F32, F16 or BF16 */
+  int64_t q_len;         /* SNAPKV / OBSERVED: queries in q, 1 .. n */
+  int64_t pool;          /* SNAPKV: llmk_kv_pool */
+  int64_t pool_kernel;   /* SNAPKV with pooling: odd, >= 1; window j - kernel/2 .. j + kernel/2,
+                            AVG divides by kernel (zero padding, as PyTorch's avg_pool1d), MAX
+                            ignores positions outside [0, n) */
+  double scale;          /* softmax scale (> 0) for SNAPKV / OBSERVED */
+  int64_t ladder_layer;  /* LADDER: layer index >= 0 */
+  int64_t ladder_rung;   /* LADDER: rung span >= 1 */
+  int64_t q;             /* [B, Hq, q_len, d] (SNAPKV, OBSERVED) */
+  int64_t k;             /* [B, Hkv, n, d] (KNORM, SNAPKV, OBSERVED) */
+  int64_t scores;        /* out [B, Hkv, n] F32 */
+  int64_t attn_sum;      /* OBSERVED: in/out [B, Hkv, n] F32 */
+  int64_t attn_count;    /* OBSERVED: in/out [B, Hkv, n] F32 */
+  int64_t device, stream; /* CUDA only */
+} llmk_kv_score_args;
+
+LLMK_API int32_t llmk_kv_score_cpu(const llmk_kv_score_args* args) LLMK_NOEXCEPT;
+LLMK_API int32_t llmk_kv_score_cuda(const llmk_kv_score_args* args) LLMK_NOEXCEPT;
+
+/*
+ * Top-k per head: head (b, h) keeps budgets[b, h] tokens: first the forced ones (positions
+ * < sinks and >= n - recent), then the highest scores, ties to the lower position; kept[b, h, :]
+ * lists them in ascending position order, padded with -1 up to max_keep. Every budget must lie in
+ * [min(n, sinks + recent), n] and be <= max_keep; a NaN score is an error naming its position.
+ */
+typedef struct llmk_kv_select_args {
+  int64_t struct_bytes;  /* sizeof(llmk_kv_select_args) */
+  int64_t batch, heads, n;
+  int64_t sinks, recent; /* >= 0 */
+  int64_t max_keep;      /* >= 0: row length of kept */
+  int64_t scores;        /* [B, H, n] F32 */
+  int64_t budgets;       /* int32 [B, H] (host memory for the CPU call, device memory for CUDA) */
+  int64_t kept;          /* out int32 [B, H, max_keep] */
+  int64_t device, stream; /* CUDA only */
+} llmk_kv_select_args;
+
+LLMK_API int32_t llmk_kv_select_cpu(const llmk_kv_select_args* args) LLMK_NOEXCEPT;
+LLMK_API int32_t llmk_kv_select_cuda(const llmk_kv_select_args* args) LLMK_NOEXCEPT;
+
+/*
+ * Out-of-place compaction into a per-head variable-length cache: for head bh = b * H + h and
+ * i < cu[bh + 1] - cu[bh], dst[cu[bh] + i, :] = src[bh, kept[bh, i], :]. src [B, H, N, row_bytes],
+ * kept int32 [B, H, max_keep], cu int64 [B * H + 1] (cu[0] = 0, non-decreasing, each count
+ * <= max_keep), dst [cu[B * H], row_bytes]. Every used index is checked (in [0, N)) before any
+ * byte is written. (The dense layout is llmk_kv_gather_rows_*; positions move as 4-byte rows.)
+ */
+LLMK_API int32_t llmk_kv_gather_varlen_cpu(const void* src, const int32_t* kept, const int64_t* cu, void* dst,
+                                           int64_t B, int64_t H, int64_t N, int64_t max_keep,
+                                           int64_t row_bytes) LLMK_NOEXCEPT;
+LLMK_API int32_t llmk_kv_gather_varlen_cuda(int32_t device, const void* src, const int32_t* kept, const int64_t* cu,
+                                            void* dst, int64_t B, int64_t H, int64_t N, int64_t max_keep,
+                                            int64_t row_bytes, void* stream) LLMK_NOEXCEPT;
+
+/*
+ * In-place compaction by hole filling: head bh keeps the counts[bh] slots listed (strictly
+ * ascending, in [0, capacity)) in kept[bh, 0 : counts[bh]]; afterwards slots 0 .. counts[bh] - 1
+ * hold exactly those rows. Kept rows already below counts[bh] stay; the kept rows at or beyond it
+ * move, in ascending order, into the free slots below it, in ascending order (sources and
+ * destinations are disjoint, so all moves run in parallel). cache [B, H, capacity, row_bytes].
+ * Call it once per tensor (K, V, positions as 4-byte rows) with the same kept/counts.
+ */
+LLMK_API int32_t llmk_kv_compact_inplace_cpu(void* cache, const int32_t* kept, const int32_t* counts, int64_t B,
+                                             int64_t H, int64_t capacity, int64_t max_keep,
+                                             int64_t row_bytes) LLMK_NOEXCEPT;
+LLMK_API int32_t llmk_kv_compact_inplace_cuda(int32_t device, void* cache, const int32_t* kept, const int32_t* counts,
+                                              int64_t B, int64_t H, int64_t capacity, int64_t max_keep,
+                                              int64_t row_bytes, void* stream) LLMK_NOEXCEPT;
+
+/*
+ * Decode attention over a per-head variable-length cache: query head h of batch b attends over
+ * the rows cu[bh] .. cu[bh + 1] - 1 of its KV head bh = b * Hkv + h / (Hq / Hkv):
+ * out[b, h] = softmax(scale q . k) v, lse[b, h] (natural log; -inf and out 0 for an empty head).
+ * q [B, Hq, d], k and v [cu[B * Hkv], d] (dtype), out [B, Hq, d] (dtype or F32), lse [B, Hq] F32 or 0.
+ */
+typedef struct llmk_kv_decode_args {
+  int64_t struct_bytes;  /* sizeof(llmk_kv_decode_args) */
+  int64_t batch, heads_q, heads_kv, head_dim;
+  int64_t dtype, out_dtype;
+  double scale;          /* > 0 */
+  int64_t q, k, v;
+  int64_t cu;            /* int64 [B * Hkv + 1] (host memory for the CPU call, device for CUDA) */
+  int64_t out, lse;
+  int64_t device, stream; /* CUDA only */
+} llmk_kv_decode_args;
+
+LLMK_API int32_t llmk_kv_decode_attn_cpu(const llmk_kv_decode_args* args) LLMK_NOEXCEPT;
+LLMK_API int32_t llmk_kv_decode_attn_cuda(const llmk_kv_decode_args* args) LLMK_NOEXCEPT;
+
 #ifdef __cplusplus
 }
 #endif

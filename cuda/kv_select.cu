@@ -1,0 +1,10 @@
+/* KV cache compaction on the GPU: per-head top-k selection (work in progress). */
+#include "cuda_check.cuh"
+#include "kv_args.h"
+
+extern "C" int32_t llmk_kv_select_cuda(const llmk_kv_select_args* args) noexcept {
+  return llmk::guarded([&]() -> int32_t {
+    LLMK_TRY_STATUS(llmk::check_kv_select_args(args));
+    return llmk::fail(LLMK_ERR_UNAVAILABLE, "llmk_kv_select_cuda: not implemented yet");
+  });
+}

@@ -15,6 +15,7 @@
 
 #include "attention_args.h"
 #include "cpu/isa/isa_kernels.h"
+#include "cpu/widen.h"
 #include "error.h"
 #include "llmk/mask_math.h"
 
@@ -129,14 +130,6 @@ struct Arena {
   }
 };
 
-/* n elements of dtype at src widened to fp32 (F32 returns src itself). */
-const float* widen(const void* src, int64_t dtype, int64_t n, float* buf) {
-  if (dtype == LLMK_F32) return static_cast<const float*>(src);
-  const auto* h = static_cast<const uint16_t*>(src);
-  if (dtype == LLMK_BF16) isa().bf16_to_f32(h, buf, n); else isa().f16_to_f32(h, buf, n);
-  return buf;
-}
-
 struct ForwardPlan {
   const llmk_attn_args& a;
   const llmk_mask_node* nodes;
@@ -244,13 +237,7 @@ void run_task(const ForwardPlan& p, TileBuffers& t, int64_t task) {
       lse[r] = -INFINITY;
     }
   }
-  const int64_t n = rows * d;
-  if (a.out_dtype == LLMK_F32) {
-    std::memcpy(reinterpret_cast<float*>(a.out) + q_row0 * d, t.acc, static_cast<size_t>(n) * sizeof(float));
-  } else {
-    auto* out = reinterpret_cast<uint16_t*>(a.out) + q_row0 * d;
-    if (a.out_dtype == LLMK_BF16) isa().f32_to_bf16(t.acc, out, n); else isa().f32_to_f16(t.acc, out, n);
-  }
+  narrow(t.acc, a.out_dtype, rows * d, static_cast<char*>(reinterpret_cast<void*>(a.out)) + q_row0 * d * dtype_bytes(a.out_dtype));
 }
 
 /* Layout lists must stay inside the KV blocks: a corrupted layout must not steer reads. */
@@ -309,10 +296,7 @@ void merge_rows(const void* out_a, const float* lse_a, const void* out_b, const 
         for (int64_t j = 0; j < d; ++j) o[j] = oa[j] * ca + ob[j] * cb;
         lse[r] = m + std::log(sum);
       }
-      if (dtype != LLMK_F32) {
-        auto* dst = reinterpret_cast<uint16_t*>(static_cast<char*>(out) + off);
-        if (dtype == LLMK_BF16) isa().f32_to_bf16(o, dst, d); else isa().f32_to_f16(o, dst, d);
-      }
+      if (dtype != LLMK_F32) narrow(o, dtype, d, static_cast<char*>(out) + off);
     }
   }
 }

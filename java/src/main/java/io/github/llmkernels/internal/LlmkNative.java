@@ -163,4 +163,63 @@ final class LlmkNative {
       long d,
       int dtype,
       @Cast("void*") long stream);
+
+  // KV cache compaction (llmk_kv_*_args: structs of 8-byte fields, see ArgStruct).
+  static native int llmk_kv_score_cpu(@Cast("const llmk_kv_score_args*") long[] args);
+
+  static native int llmk_kv_score_cuda(@Cast("const llmk_kv_score_args*") long[] args);
+
+  static native int llmk_kv_select_cpu(@Cast("const llmk_kv_select_args*") long[] args);
+
+  static native int llmk_kv_select_cuda(@Cast("const llmk_kv_select_args*") long[] args);
+
+  static native int llmk_kv_decode_attn_cpu(@Cast("const llmk_kv_decode_args*") long[] args);
+
+  static native int llmk_kv_decode_attn_cuda(@Cast("const llmk_kv_decode_args*") long[] args);
+
+  static native int llmk_kv_gather_varlen_cpu(
+      @Cast("const void*") long src,
+      @Cast("const int32_t*") long kept,
+      @Cast("const int64_t*") long cu,
+      @Cast("void*") long dst,
+      long b,
+      long h,
+      long n,
+      long maxKeep,
+      long rowBytes);
+
+  static native int llmk_kv_gather_varlen_cuda(
+      int device,
+      @Cast("const void*") long src,
+      @Cast("const int32_t*") long kept,
+      @Cast("const int64_t*") long cu,
+      @Cast("void*") long dst,
+      long b,
+      long h,
+      long n,
+      long maxKeep,
+      long rowBytes,
+      @Cast("void*") long stream);
+
+  static native int llmk_kv_compact_inplace_cpu(
+      @Cast("void*") long cache,
+      @Cast("const int32_t*") long kept,
+      @Cast("const int32_t*") long counts,
+      long b,
+      long h,
+      long capacity,
+      long maxKeep,
+      long rowBytes);
+
+  static native int llmk_kv_compact_inplace_cuda(
+      int device,
+      @Cast("void*") long cache,
+      @Cast("const int32_t*") long kept,
+      @Cast("const int32_t*") long counts,
+      long b,
+      long h,
+      long capacity,
+      long maxKeep,
+      long rowBytes,
+      @Cast("void*") long stream);
 }

@@ -330,4 +330,41 @@ public final class NativeApi {
     check(device < 0 ? LlmkNative.llmk_attn_merge_cpu(outA, lseA, outB, lseB, out, lse, rows, d, dtype)
         : LlmkNative.llmk_attn_merge_cuda(device, outA, lseA, outB, lseB, out, lse, rows, d, dtype, stream));
   }
+
+  // ---- KV cache compaction -------------------------------------------------------------------
+
+  /** Scores cached tokens (llmk_kv_score_*) on the CPU or a CUDA device. */
+  public static void kvScore(KvScoreArgs args, boolean cuda) {
+    ensureLoaded();
+    check(cuda ? LlmkNative.llmk_kv_score_cuda(args.words()) : LlmkNative.llmk_kv_score_cpu(args.words()));
+  }
+
+  /** Per-head top-k selection (llmk_kv_select_*). */
+  public static void kvSelect(KvSelectArgs args, boolean cuda) {
+    ensureLoaded();
+    check(cuda ? LlmkNative.llmk_kv_select_cuda(args.words()) : LlmkNative.llmk_kv_select_cpu(args.words()));
+  }
+
+  /** Decode attention over a per-head variable-length cache (llmk_kv_decode_attn_*). */
+  public static void kvDecodeAttention(KvDecodeArgs args, boolean cuda) {
+    ensureLoaded();
+    check(cuda ? LlmkNative.llmk_kv_decode_attn_cuda(args.words()) : LlmkNative.llmk_kv_decode_attn_cpu(args.words()));
+  }
+
+  /** Out-of-place varlen compaction ({@code device} < 0: host addresses, CPU kernel). */
+  public static void kvGatherVarlen(int device, long src, long kept, long cu, long dst, long b, long h, long n,
+      long maxKeep, long rowBytes, long stream) {
+    ensureLoaded();
+    check(device < 0 ? LlmkNative.llmk_kv_gather_varlen_cpu(src, kept, cu, dst, b, h, n, maxKeep, rowBytes)
+        : LlmkNative.llmk_kv_gather_varlen_cuda(device, src, kept, cu, dst, b, h, n, maxKeep, rowBytes, stream));
+  }
+
+  /** In-place hole-filling compaction ({@code device} < 0: host addresses, CPU kernel). */
+  public static void kvCompactInPlace(int device, long cache, long kept, long counts, long b, long h, long capacity,
+      long maxKeep, long rowBytes, long stream) {
+    ensureLoaded();
+    check(device < 0 ? LlmkNative.llmk_kv_compact_inplace_cpu(cache, kept, counts, b, h, capacity, maxKeep, rowBytes)
+        : LlmkNative.llmk_kv_compact_inplace_cuda(device, cache, kept, counts, b, h, capacity, maxKeep, rowBytes,
+            stream));
+  }
 }

@@ -2,8 +2,11 @@
  * place by hole filling. Both validate everything they will use (cu, counts, kept slots) before
  * the first byte moves, then copy rows in parallel (streaming stores for big outputs, as the
  * dense row gather does). */
+#include <algorithm>
 #include <cstring>
 #include <string>
+
+#include <omp.h>
 
 #include "cpu/isa/isa_kernels.h"
 #include "error.h"
@@ -13,25 +16,6 @@ namespace llmk {
 namespace {
 
 constexpr int64_t kStreamingThresholdBytes = 8 << 20;  // as cpu/gather.cpp
-
-/* Copies rows[i] = (from, to) pairs produced by `row(i, &from, &to)` for i < count, in parallel. */
-template <typename RowFn>
-void copy_rows(int64_t count, int64_t row_bytes, RowFn&& row) {
-  const int64_t total = count * row_bytes;
-  const bool streaming = total >= kStreamingThresholdBytes;
-  const IsaKernels& k = isa();
-#pragma omp parallel if (total > (1 << 20))
-  {
-#pragma omp for schedule(static) nowait
-    for (int64_t i = 0; i < count; ++i) {
-      const unsigned char* from;
-      unsigned char* to;
-      if (!row(i, &from, &to)) continue;
-      if (streaming) k.copy_row_streaming(from, to, row_bytes); else std::memcpy(to, from, static_cast<size_t>(row_bytes));
-    }
-    if (streaming) k.store_fence();
-  }
-}
 
 std::string head_name(int64_t bh, int64_t H) {
   return "[" + std::to_string(bh / H) + ", " + std::to_string(bh % H) + "]";
@@ -69,18 +53,23 @@ extern "C" int32_t llmk_kv_gather_varlen_cpu(const void* src, const int32_t* kep
     if (int32_t rc = require_disjoint(dst, total * row_bytes, "dst", src, B * H * N * row_bytes, "src")) return rc;
     const auto* in = static_cast<const unsigned char*>(src);
     auto* out = static_cast<unsigned char*>(dst);
-    /* row r of dst belongs to the head bh with cu[bh] <= r < cu[bh + 1]: walk heads per row block */
-    copy_rows(total, row_bytes, [&](int64_t r, const unsigned char** from, unsigned char** to) {
-      int64_t lo = 0, hi = heads;  // upper_bound(cu, r) - 1
-      while (hi - lo > 1) {
-        const int64_t mid = (lo + hi) / 2;
-        if (cu[mid] <= r) lo = mid; else hi = mid;
+    /* Row r of dst belongs to the head bh with cu[bh] <= r < cu[bh + 1]: each thread finds the
+     * head of its first row once, then walks forward. */
+    const bool streaming = total * row_bytes >= kStreamingThresholdBytes;
+    const IsaKernels& k = isa();
+#pragma omp parallel if (total * row_bytes > (1 << 20))
+    {
+      const int64_t threads = omp_get_num_threads(), t = omp_get_thread_num();
+      const int64_t r_begin = total * t / threads, r_end = total * (t + 1) / threads;
+      int64_t bh = std::upper_bound(cu, cu + heads + 1, r_begin) - cu - 1;
+      for (int64_t r = r_begin; r < r_end; ++r) {
+        while (r >= cu[bh + 1]) ++bh;
+        const unsigned char* from = in + (bh * N + kept[bh * max_keep + (r - cu[bh])]) * row_bytes;
+        unsigned char* to = out + r * row_bytes;
+        if (streaming) k.copy_row_streaming(from, to, row_bytes); else std::memcpy(to, from, static_cast<size_t>(row_bytes));
       }
-      const int64_t bh = lo, i = r - cu[bh];
-      *from = in + (bh * N + kept[bh * max_keep + i]) * row_bytes;
-      *to = out + r * row_bytes;
-      return true;
-    });
+      if (streaming) k.store_fence();
+    }
     return LLMK_OK;
   });
 }

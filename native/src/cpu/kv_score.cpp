@@ -197,11 +197,7 @@ void knorm(const ScoreShape& sh, Tiles& tiles, float* scores) {
     for (int64_t c = 0; c < chunks; ++c) {
       const int64_t r0 = c * kChunk, nr = rows - r0 < kChunk ? rows - r0 : kChunk;
       const float* k = widen(reinterpret_cast<const char*>(a.k) + r0 * d * sh.elem, a.dtype, nr * d, buf);
-      for (int64_t r = 0; r < nr; ++r) {
-        float ss = 0.0f;
-        for (int64_t t = 0; t < d; ++t) ss += k[r * d + t] * k[r * d + t];
-        scores[r0 + r] = -std::sqrt(ss);
-      }
+      isa().row_neg_norms(k, nr, d, scores + r0);
     }
   }
 }

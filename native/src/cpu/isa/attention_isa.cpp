@@ -70,5 +70,27 @@ void attn_scale_rows(float* acc, int64_t ld, int64_t rows, int64_t d, const floa
   }
 }
 
+void row_neg_norms(const float* x, int64_t rows, int64_t d, float* out) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* xr = x + r * d;
+    vf acc0 = vf{}, acc1 = vf{};
+    int64_t j = 0;
+    for (; j + 2 * kLanes <= d; j += 2 * kLanes) {
+      const vf a = load(xr + j), b = load(xr + j + kLanes);
+      acc0 += a * a;
+      acc1 += b * b;
+    }
+    for (; j + kLanes <= d; j += kLanes) {
+      const vf a = load(xr + j);
+      acc0 += a * a;
+    }
+    acc0 += acc1;
+    float ss = 0.0f;
+    for (int l = 0; l < kLanes; ++l) ss += acc0[l];
+    for (; j < d; ++j) ss += xr[j] * xr[j];
+    out[r] = -std::sqrt(ss);
+  }
+}
+
 }  // namespace LLMK_ISA_NS
 }  // namespace llmk

@@ -40,6 +40,7 @@ struct CceTileRows {
   void attn_tile_softmax(float* s, int64_t lds, int64_t rows, int64_t cols, float softcap, float* row_max, \
                          float* row_sum, float* alpha);              \
   void attn_scale_rows(float* acc, int64_t ld, int64_t rows, int64_t d, const float* alpha); \
+  void row_neg_norms(const float* x, int64_t rows, int64_t d, float* out); \
   }                                                                  \
   }
 
@@ -80,6 +81,8 @@ struct IsaKernels {
                             float* row_sum, float* alpha);
   /* acc[r, :d] *= alpha[r] (rows with alpha 1 untouched). */
   void (*attn_scale_rows)(float* acc, int64_t ld, int64_t rows, int64_t d, const float* alpha);
+  /* out[r] = -||x[r, :d]||_2 (KNorm scores). */
+  void (*row_neg_norms)(const float* x, int64_t rows, int64_t d, float* out);
 };
 /* The variant in use (chosen at load time, changeable by llmk_cpu_set_variant). */
 const IsaKernels& isa();

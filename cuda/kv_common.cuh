@@ -104,7 +104,7 @@ int32_t allow_smem(K kernel, size_t bytes) {
 
 /* Odd row stride (in floats) for a [rows][d] float tile read column-wise by consecutive threads:
  * consecutive rows then fall in distinct banks. */
-inline int64_t odd_stride(int64_t d) { return d | 1; }
+__host__ __device__ __forceinline__ int64_t odd_stride(int64_t d) { return d | 1; }
 
 }  // namespace kv
 }  // namespace llmk

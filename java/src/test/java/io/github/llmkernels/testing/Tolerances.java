@@ -99,4 +99,46 @@ public final class Tolerances {
    * both fp32 with <= 203 keys of N(0, 1) data: max |out - torch|.
    */
   public static final double ATTN_TORCH_F32_ATOL = 5e-5;
+
+  // ---- KV cache compaction ----------------------------------------------------------------
+  // The references (KvScoresRef, DecodeAttentionRef) compute in double from the same rounded
+  // inputs; the kernels in fp32. Selection and compaction move or compare bits: exact.
+
+  /**
+   * Attention-based scores (SNAPKV, TOVA, OBSERVED; probabilities <= 1) and KNORM:
+   * |x - ref| <= KV_SCORE_ATOL + KV_SCORE_RTOL * |ref|. fp32 dot products of <= 128 terms and
+   * softmax sums of <= 1025 terms give ~1e-6 relative; the F32 rounding of the result 6e-8.
+   */
+  public static final double KV_SCORE_ATOL = 1e-6;
+  public static final double KV_SCORE_RTOL = 1e-4;
+
+  /** Position-only scores (RECENCY, LADDER) are defined in float: bit-exact. */
+  public static final long KV_POSITION_SCORE_MAX_BIT_DIFFERENCES = 0;
+
+  /** Kept sets, compacted rows and positions: bit-exact on every backend. */
+  public static final long KV_COMPACTION_MAX_BIT_DIFFERENCES = 0;
+
+  /**
+   * Decode attention out, by output dtype: |x - ref| <= atol + rtol * |ref|, ref in double over the
+   * same rounded inputs; F16/BF16 outputs add half an ulp (2^-11, 2^-8 relative) of final rounding.
+   */
+  public static double kvDecodeRtol(io.github.llmkernels.tensor.DType dtype) {
+    return switch (dtype) {
+      case BF16 -> 8e-3;
+      case F16 -> 1e-3;
+      default -> 1e-4;
+    };
+  }
+
+  public static double kvDecodeAtol(io.github.llmkernels.tensor.DType dtype) {
+    return switch (dtype) {
+      case BF16 -> 4e-3;
+      case F16 -> 5e-4;
+      default -> 2e-5;
+    };
+  }
+
+  /** Decode lse (F32 from fp32 scores): |x - ref| <= atol + rtol * |ref|. */
+  public static final double KV_DECODE_LSE_ATOL = 1e-4;
+  public static final double KV_DECODE_LSE_RTOL = 1e-5;
 }

@@ -40,8 +40,7 @@ public final class DecodeAttention {
       throw new IllegalArgumentException(OP + ": cache must not be null");
     }
     cache.requireOpen("cache");
-    return run(q, cache.k(), cache.v(), cache.cu(), cache.cuHost(), cache.cuOnDevice(), cache.headsKv(), scale,
-        null, exec);
+    return run(q, cache.k(), cache.v(), cache.cu(), cache.cuHost(), cache.cuOnDevice(), cache.headsKv(), scale, exec);
   }
 
   /** Over a dense cache with scale 1/sqrt(d). */
@@ -73,15 +72,14 @@ public final class DecodeAttention {
         Tensor vFlat = v.view(rows, v.shape(3));
         Tensor cuHost = Tensor.of(cu, cu.length);
         Tensor cuDevice = k.device().isCuda() ? cuHost.to(k.device()) : null) {
-      return run(q, kFlat, vFlat, cu, cuHost, cuDevice != null ? cuDevice : cuHost, (int) k.shape(1), scale,
-          k.shape(0), exec);
+      return run(q, kFlat, vFlat, cu, cuHost, cuDevice != null ? cuDevice : cuHost, (int) k.shape(1), scale, exec);
     } finally {
       java.lang.ref.Reference.reachabilityFence(cache);
     }
   }
 
   private static DecodeOutput run(Tensor q, Tensor k, Tensor v, long[] cu, Tensor cuHost, Tensor cuDev, int hkv,
-      double scale, Long denseBatch, Exec exec) {
+      double scale, Exec exec) {
     if (q == null || exec == null) {
       throw new IllegalArgumentException(OP + ": " + (q == null ? "q" : "exec") + " must not be null");
     }

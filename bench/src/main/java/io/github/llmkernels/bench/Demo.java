@@ -43,6 +43,8 @@ final class Demo {
     CceDemo.run(out, tokens);
     out.println();
     AttentionDemo.run(out, attentionSeq);
+    out.println();
+    KvDemo.run(out, seqLen);
   }
 
   /** KV compaction's gather: keep half of a Llama-3.1-8B layer's cache, per head. */

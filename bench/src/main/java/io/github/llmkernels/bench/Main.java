@@ -10,6 +10,7 @@ import java.util.Arrays;
  *   java -jar llm-kernels-bench.jar demo [--seq N] [--tokens N] [--attention-seq N]
  *                                               each kernel on realistic shapes, every backend
  *   java -jar llm-kernels-bench.jar gpubench          GPU timings (CUDA events) beside their baselines
+ *   java -jar llm-kernels-bench.jar kvquality [N]     attention error after KV compaction, per scorer and budget
  *   java -jar llm-kernels-bench.jar jmh [JMH args]    the JMH benchmarks (e.g. jmh GatherBench)
  * </pre>
  */
@@ -27,9 +28,10 @@ public final class Main {
         Demo.run(System.out, rest);
       }
       case "gpubench" -> GpuBench.run(System.out);
+      case "kvquality" -> KvQuality.run(System.out, rest.length > 0 ? Integer.parseInt(rest[0]) : 4096);
       case "jmh" -> org.openjdk.jmh.Main.main(rest);
       default -> {
-        System.err.println("usage: llm-kernels-bench (info | demo [--seq N] [--tokens N] [--attention-seq N] | gpubench | jmh [JMH options])");
+        System.err.println("usage: llm-kernels-bench (info | demo [--seq N] [--tokens N] [--attention-seq N] | gpubench | kvquality [N] | jmh [JMH options])");
         System.exit(2);
       }
     }

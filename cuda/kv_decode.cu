@@ -2,7 +2,7 @@
  *
  * decode_partial: CTA = (split, KV head bh, chunk of up to kGroupChunk query heads of its GQA
  * group). The group's queries share every K/V tile load. The rows cu[bh] .. cu[bh + 1] - 1 are
- * cut into gridDim.x equal splits; each CTA runs an online softmax over its split in tiles of TK
+ * cut into gridDim.y equal splits; each CTA runs an online softmax over its split in tiles of TK
  * keys (K with an odd row stride so a warp's 32 keys hit 32 banks, V row-major so a warp's 32
  * columns do) and writes its unnormalised state (m, l, o[d]) per query head.
  * decode_merge: one CTA per query head combines the splits; lse = m + log(l) (natural log),
@@ -61,11 +61,12 @@ __global__ void __launch_bounds__(kThreads, 1) decode_partial(const void* __rest
   float* ls = ms + kGroupChunk;             // [kGroupChunk] running sum
   float* al = ls + kGroupChunk;             // [kGroupChunk] rescale of this tile
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
-  const int64_t bh = blockIdx.y / group_chunks, g0 = (blockIdx.y % group_chunks) * kGroupChunk;
+  const int64_t cta = blockIdx.x;  // (bh, group chunk) on x: up to 2^31 - 1 CTAs; splits on y (<= 64)
+  const int64_t bh = cta / group_chunks, g0 = (cta % group_chunks) * kGroupChunk;
   const int gc = static_cast<int>(s.group - g0 < kGroupChunk ? s.group - g0 : kGroupChunk);
   const int64_t b = bh / s.heads_kv, hkv = bh % s.heads_kv;
   const int64_t row0 = b * s.heads_q + hkv * s.group + g0;  // first query head of this CTA
-  const int64_t splits = gridDim.x, split = blockIdx.x;
+  const int64_t splits = gridDim.y, split = blockIdx.y;
   const int64_t begin = cu[bh], end = cu[bh + 1];
   const int64_t chunk = (end - begin + splits - 1) / splits;
   const int64_t lo = begin + split * chunk;
@@ -185,7 +186,7 @@ int32_t run_decode(const llmk_kv_decode_args& a, cudaStream_t st, const unsigned
                                                 " is too large for the CUDA decode kernel's shared-memory tiles");
   }
   const int64_t ctas = heads * group_chunks;
-  if (ctas > 65535) return llmk::fail(LLMK_ERR_INVALID_ARGUMENT, "batch * heads_kv is too large for one CUDA grid");
+  if (ctas > INT32_MAX) return llmk::fail(LLMK_ERR_INVALID_ARGUMENT, "batch * heads_kv is too large for one CUDA grid");
   // Splits fill the GPU (2 CTAs per SM) without knowing the lengths (cu is on the device).
   const int64_t splits = std::min<int64_t>(std::max<int64_t>((2LL * sms + ctas - 1) / ctas, 1), 64);
   const size_t o_bytes = align256(static_cast<size_t>(rows * splits * s.d) * sizeof(float));
@@ -197,7 +198,7 @@ int32_t run_decode(const llmk_kv_decode_args& a, cudaStream_t st, const unsigned
   const size_t smem = bytes_for(tk);
   LLMK_TRY_STATUS(llmk::kv::allow_smem(decode_partial<DT>, smem));
   const auto* cu = reinterpret_cast<const int64_t*>(a.cu);
-  decode_partial<DT><<<dim3(static_cast<unsigned>(splits), static_cast<unsigned>(ctas)), kThreads, smem, st>>>(
+  decode_partial<DT><<<dim3(static_cast<unsigned>(ctas), static_cast<unsigned>(splits)), kThreads, smem, st>>>(
       reinterpret_cast<const void*>(a.q), reinterpret_cast<const void*>(a.k), reinterpret_cast<const void*>(a.v), cu,
       s, group_chunks, tk, verdict, part_o, part_ml);
   LLMK_CUDA_CHECK_LAUNCH("decode_partial");

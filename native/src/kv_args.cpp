@@ -149,10 +149,12 @@ int32_t check_kv_gather_varlen_args(const void* src, const int32_t* kept, const 
 int32_t check_kv_cu_host(const int64_t* cu, int64_t heads, int64_t max_keep, const char* name) {
   if (cu[0] != 0) return fail(LLMK_ERR_OUT_OF_RANGE, std::string(name) + "[0] = " + std::to_string(cu[0]) + " must be 0");
   for (int64_t h = 0; h < heads; ++h) {
-    const int64_t count = cu[h + 1] - cu[h];
-    if (count < 0 || count > max_keep) {
+    /* compare before subtracting: a difference of arbitrary int64 values can overflow */
+    const bool ordered = cu[h + 1] >= cu[h];
+    const int64_t count = ordered ? cu[h + 1] - cu[h] : -1;
+    if (!ordered || count > max_keep) {
       return fail(LLMK_ERR_OUT_OF_RANGE, std::string(name) + "[" + std::to_string(h + 1) + "] - " + name + "[" +
-                                             std::to_string(h) + "] = " + std::to_string(count) + " must be in [0, " +
+                                             std::to_string(h) + "] must be in [0, " +
                                              std::to_string(max_keep) + "]");
     }
   }

@@ -225,6 +225,33 @@ void test_select_compact_decode(uint32_t seed) {
   if (worst >= 1e-4) std::fprintf(stderr, "  decode: error %.3g\n", worst);
 }
 
+/* A GQA group larger than a key tile (512 query heads over one KV head, BF16): the group's
+ * queries must not spill out of the per-thread tiles (found by review under AddressSanitizer). */
+void test_decode_large_group() {
+  const int64_t Hq = 512, d = 64, rows = 300;
+  std::vector<uint16_t> q(Hq * d), kv(rows * d);
+  for (size_t i = 0; i < q.size(); ++i) q[i] = 0x3f80;   // 1.0 in BF16
+  for (size_t i = 0; i < kv.size(); ++i) kv[i] = static_cast<uint16_t>(0x3f80 + (i % 64));
+  std::vector<int64_t> cu = {0, rows};
+  std::vector<uint16_t> out(Hq * d, 0xffff);
+  llmk_kv_decode_args a;
+  std::memset(&a, 0, sizeof a);
+  a.struct_bytes = sizeof a;
+  a.batch = 1; a.heads_q = Hq; a.heads_kv = 1; a.head_dim = d; a.dtype = LLMK_BF16; a.out_dtype = LLMK_BF16;
+  a.scale = 0.125;
+  a.q = reinterpret_cast<int64_t>(q.data());
+  a.k = a.v = reinterpret_cast<int64_t>(kv.data());
+  a.cu = reinterpret_cast<int64_t>(cu.data());
+  a.out = reinterpret_cast<int64_t>(out.data());
+  EXPECT(llmk_kv_decode_attn_cpu(&a) == LLMK_OK);
+  bool same = true;  // every query head is identical, so every output row must be too
+  for (int64_t h = 1; h < Hq; ++h) same = same && std::equal(&out[0], &out[d], &out[h * d]);
+  EXPECT(same);
+  // cu whose differences overflow int64 must be rejected, not walked
+  cu = {0, INT64_MIN + 1};
+  EXPECT(llmk_kv_decode_attn_cpu(&a) == LLMK_ERR_OUT_OF_RANGE);
+}
+
 }  // namespace
 
 int main() {
@@ -233,6 +260,7 @@ int main() {
     EXPECT(llmk_cpu_set_variant(v) == LLMK_OK);
     test_scores(3);
     test_select_compact_decode(5);
+    test_decode_large_group();
   }
   if (failures) std::fprintf(stderr, "%d failure(s)\n", failures);
   else std::printf("KV CPU tests passed\n");

@@ -62,8 +62,8 @@ extern "C" int32_t llmk_kv_decode_attn_cpu(const llmk_kv_decode_args* args) noex
       for (int64_t bh = 0; bh < heads; ++bh) {
         const int64_t b = bh / a.heads_kv, hkv = bh % a.heads_kv;
         const int64_t q_row0 = b * a.heads_q + hkv * g;  // first query head of the group
-        const float* qf = widen(reinterpret_cast<const char*>(a.q) + q_row0 * d * eb, a.dtype, g * d, kb);
-        for (int64_t i = 0; i < g * d; ++i) q[i] = qf[i] * static_cast<float>(a.scale);
+        const float* qf = widen(reinterpret_cast<const char*>(a.q) + q_row0 * d * eb, a.dtype, g * d, acc);
+        for (int64_t i = 0; i < g * d; ++i) q[i] = qf[i] * static_cast<float>(a.scale);  // acc: g x d, zeroed next
         std::memset(acc, 0, static_cast<size_t>(g * d) * sizeof(float));
         for (int64_t r = 0; r < g; ++r) {
           m[r] = -INFINITY;
@@ -72,8 +72,12 @@ extern "C" int32_t llmk_kv_decode_attn_cpu(const llmk_kv_decode_args* args) noex
         for (int64_t j0 = cu[bh]; j0 < cu[bh + 1]; j0 += kChunk) {
           const int64_t nc = cu[bh + 1] - j0 < kChunk ? cu[bh + 1] - j0 : kChunk;
           const float* kf = widen(reinterpret_cast<const char*>(a.k) + j0 * d * eb, a.dtype, nc * d, kb);
-          k.cce_pack_panel(kf, nc, d, panel);
-          k.cce_logits(q, g, d, panel, nc, s, kChunk);
+          if (g > kSmallLogitRows) {
+            k.cce_pack_panel(kf, nc, d, panel);
+            k.cce_logits(q, g, d, panel, nc, s, kChunk);
+          } else {
+            k.small_logits(q, g, d, kf, nc, s, kChunk);
+          }
           k.attn_tile_softmax(s, kChunk, g, nc, 0.0f, m, l, alpha);
           k.attn_scale_rows(acc, d, g, d, alpha);
           const float* vf = widen(reinterpret_cast<const char*>(a.v) + j0 * d * eb, a.dtype, nc * d, vb);

@@ -64,21 +64,28 @@ void load_queries(const ScoreShape& sh, int64_t bh, int64_t r0, int64_t nr, floa
   for (int64_t i = 0; i < nr * d; ++i) qs[i] = src[i] * scale;
 }
 
+/* Keys [j0, j0 + nc) of a KV head, ready for chunk_logits: widened rows (returned) and, when
+ * the head has more query rows than small_logits serves, packed into the panel. */
+const float* pack_keys(const ScoreShape& sh, int64_t bh, int64_t j0, int64_t nc, float* kbuf, float* panel) {
+  const int64_t d = sh.a.head_dim;
+  const float* kf = widen(sh.k_rows(bh) + j0 * d * sh.elem, sh.a.dtype, nc * d, kbuf);
+  if (sh.rows > kSmallLogitRows) isa().cce_pack_panel(kf, nc, d, panel);
+  return kf;
+}
+
 /* Scores of rows [r0, r0 + nr) against keys [j0, j0 + nc) into s (row stride kChunk); keys past
- * a row's position are -inf. The K panel must hold keys j0.. already. */
-void chunk_logits(const ScoreShape& sh, const float* qs, int64_t r0, int64_t nr, const float* panel, int64_t j0,
-                  int64_t nc, float* s) {
-  isa().cce_logits(qs, nr, sh.a.head_dim, panel, nc, s, kChunk);
+ * a row's position are -inf. kf / panel: the keys as pack_keys left them. */
+void chunk_logits(const ScoreShape& sh, const float* qs, int64_t r0, int64_t nr, const float* kf, const float* panel,
+                  int64_t j0, int64_t nc, float* s) {
+  if (sh.rows > kSmallLogitRows) {
+    isa().cce_logits(qs, nr, sh.a.head_dim, panel, nc, s, kChunk);
+  } else {
+    isa().small_logits(qs, nr, sh.a.head_dim, kf, nc, s, kChunk);
+  }
   for (int64_t r = 0; r < nr; ++r) {
     const int64_t first_masked = sh.position(r0 + r) + 1 - j0;
     for (int64_t c = first_masked < 0 ? 0 : first_masked; c < nc; ++c) s[r * kChunk + c] = -INFINITY;
   }
-}
-
-void pack_keys(const ScoreShape& sh, int64_t bh, int64_t j0, int64_t nc, float* kbuf, float* panel) {
-  const int64_t d = sh.a.head_dim;
-  const float* kf = widen(sh.k_rows(bh) + j0 * d * sh.elem, sh.a.dtype, nc * d, kbuf);
-  isa().cce_pack_panel(kf, nc, d, panel);
 }
 
 /* Pass 1: lse[bh * rows + r] of every query row over its causal keys. */
@@ -104,8 +111,8 @@ void row_lse(const ScoreShape& sh, Tiles& tiles, float* lse) {
       }
       for (int64_t j0 = 0; j0 <= last; j0 += kChunk) {
         const int64_t nc = a.n - j0 < kChunk ? a.n - j0 : kChunk;
-        pack_keys(sh, bh, j0, nc, kb, panel);
-        chunk_logits(sh, qs, r0, nr, panel, j0, nc, s);
+        const float* kf = pack_keys(sh, bh, j0, nc, kb, panel);
+        chunk_logits(sh, qs, r0, nr, kf, panel, j0, nc, s);
         isa().attn_tile_softmax(s, kChunk, nr, nc, 0.0f, m, l, alpha);
       }
       for (int64_t r = 0; r < nr; ++r) lse[bh * sh.rows + r0 + r] = m[r] + std::log(l[r]);
@@ -129,14 +136,15 @@ void column_sums(const ScoreShape& sh, Tiles& tiles, const float* lse, float* co
       const int64_t bh = task / key_chunks, j0 = (task % key_chunks) * kChunk;
       const int64_t nc = a.n - j0 < kChunk ? a.n - j0 : kChunk;
       for (int64_t c = 0; c < nc; ++c) acc[c] = 0.0;
-      pack_keys(sh, bh, j0, nc, kb, panel);
+      const float* kf = pack_keys(sh, bh, j0, nc, kb, panel);
+      float* qbuf = sh.rows > kSmallLogitRows ? kb : panel;  // whichever of the two the keys do not use
       for (int64_t r0 = 0; r0 < sh.rows; r0 += kChunk) {
         const int64_t nr = sh.rows - r0 < kChunk ? sh.rows - r0 : kChunk;
         bool any = false;  // does some row of this chunk see key j0?
         for (int64_t r = 0; r < nr && !any; ++r) any = sh.position(r0 + r) >= j0;
         if (!any) continue;
-        load_queries(sh, bh, r0, nr, qs, kb);  // kb is free: the keys are in the panel
-        chunk_logits(sh, qs, r0, nr, panel, j0, nc, s);
+        load_queries(sh, bh, r0, nr, qs, qbuf);
+        chunk_logits(sh, qs, r0, nr, kf, panel, j0, nc, s);
         for (int64_t r = 0; r < nr; ++r) {  // exp(s - lse): the running max starts at lse
           m[r] = lse[bh * sh.rows + r0 + r];
           l[r] = 0.0f;

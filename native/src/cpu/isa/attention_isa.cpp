@@ -70,6 +70,28 @@ void attn_scale_rows(float* acc, int64_t ld, int64_t rows, int64_t d, const floa
   }
 }
 
+void small_logits(const float* q, int64_t rows, int64_t d, const float* k, int64_t cols, float* s, int64_t lds) {
+  /* Few query rows (decode, TOVA): packing K into panels would cost more than the dot products.
+   * Keys are read once, straight from their rows; partial sums stay in vector registers. */
+  constexpr int kMaxRows = 8;
+  for (int64_t c = 0; c < cols; ++c) {
+    const float* kc = k + c * d;
+    vf acc[kMaxRows];
+    for (int64_t r = 0; r < rows; ++r) acc[r] = vf{};
+    int64_t j = 0;
+    for (; j + kLanes <= d; j += kLanes) {
+      const vf kv = load(kc + j);
+      for (int64_t r = 0; r < rows; ++r) acc[r] += load(q + r * d + j) * kv;
+    }
+    for (int64_t r = 0; r < rows; ++r) {
+      float dot = 0.0f;
+      for (int l = 0; l < kLanes; ++l) dot += acc[r][l];
+      for (int64_t t = j; t < d; ++t) dot += q[r * d + t] * kc[t];
+      s[r * lds + c] = dot;
+    }
+  }
+}
+
 void row_neg_norms(const float* x, int64_t rows, int64_t d, float* out) {
   for (int64_t r = 0; r < rows; ++r) {
     const float* xr = x + r * d;

@@ -41,6 +41,7 @@ struct CceTileRows {
                          float* row_sum, float* alpha);              \
   void attn_scale_rows(float* acc, int64_t ld, int64_t rows, int64_t d, const float* alpha); \
   void row_neg_norms(const float* x, int64_t rows, int64_t d, float* out); \
+  void small_logits(const float* q, int64_t rows, int64_t d, const float* k, int64_t cols, float* s, int64_t lds); \
   }                                                                  \
   }
 
@@ -83,7 +84,12 @@ struct IsaKernels {
   void (*attn_scale_rows)(float* acc, int64_t ld, int64_t rows, int64_t d, const float* alpha);
   /* out[r] = -||x[r, :d]||_2 (KNorm scores). */
   void (*row_neg_norms)(const float* x, int64_t rows, int64_t d, float* out);
+  /* s[r, c] = q[r, :d] . k[c, :d] for r < rows <= kSmallLogitRows, c < cols (keys row-major, no
+   * panel): the logit step of decode attention and few-query scoring. */
+  void (*small_logits)(const float* q, int64_t rows, int64_t d, const float* k, int64_t cols, float* s, int64_t lds);
 };
+/* Query rows up to which small_logits beats packing K for cce_logits. */
+constexpr int64_t kSmallLogitRows = 8;
 /* The variant in use (chosen at load time, changeable by llmk_cpu_set_variant). */
 const IsaKernels& isa();
 }  // namespace llmk

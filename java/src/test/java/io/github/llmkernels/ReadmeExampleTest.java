@@ -7,7 +7,16 @@ import io.github.llmkernels.attention.AttentionOutput;
 import io.github.llmkernels.attention.BlockLayout;
 import io.github.llmkernels.attention.MaskSpec;
 import io.github.llmkernels.attention.SparseAttention;
+import io.github.llmkernels.kvcache.DecodeAttention;
+import io.github.llmkernels.kvcache.DecodeOutput;
+import io.github.llmkernels.kvcache.KeptTokens;
+import io.github.llmkernels.kvcache.KvCompaction;
+import io.github.llmkernels.kvcache.KvPooling;
+import io.github.llmkernels.kvcache.KvScores;
+import io.github.llmkernels.kvcache.KvSelection;
 import io.github.llmkernels.kvcache.RowGather;
+import io.github.llmkernels.kvcache.SnapKvOptions;
+import io.github.llmkernels.kvcache.VarlenKvCache;
 import io.github.llmkernels.loss.CceForward;
 import io.github.llmkernels.loss.CceGradients;
 import io.github.llmkernels.loss.CceOptions;
@@ -78,5 +87,32 @@ class ReadmeExampleTest {
       org.junit.jupiter.api.Assertions.assertTrue(density > 0.25 && density < 0.35, "density " + density);
       assertArrayEquals(new long[] {1, 8, seq}, o.lse().shape());
     }
+  }
+
+  @Test
+  void kvCompactionRuns() {
+    int n = 256;
+    try (Tensor k = Tensor.fromFloats(ramp(2 * n * 64), DType.BF16, 1, 2, n, 64);
+        Tensor v = Tensor.fromFloats(ramp(2 * n * 64), DType.BF16, 1, 2, n, 64);
+        Tensor qWindow = Tensor.fromFloats(ramp(4 * 64 * 64), DType.BF16, 1, 4, 64, 64);
+        Tensor qNew = Tensor.fromFloats(ramp(4 * 64), DType.BF16, 1, 4, 64)) {
+      int N = n;
+      // As in the README:
+      try (Tensor scores = KvScores.snapKv(qWindow, k, SnapKvOptions.pooling(KvPooling.AVG)); // [B, Hkv, N]
+          KeptTokens kept = KvSelection.select(scores, N / 2, 4, 64); // half per head; 4 sinks, window kept
+          VarlenKvCache cache = KvCompaction.varlen(k, v, null, kept); // [sum of lengths, d] + cu + positions
+          DecodeOutput o = DecodeAttention.forward(qNew, cache)) { // qNew [B, Hq, d]
+        assertArrayEquals(new long[] {1, 4, 64}, o.out().shape());
+        assertArrayEquals(new long[] {2L * N / 2, 64}, cache.k().shape());
+      }
+    }
+  }
+
+  private static float[] ramp(int n) {
+    float[] x = new float[n];
+    for (int i = 0; i < n; i++) {
+      x[i] = (float) Math.sin(i * 0.37);
+    }
+    return x;
   }
 }

@@ -62,6 +62,14 @@ public final class DecodeAttention {
     k.requireOpen("cache.k");
     v.requireOpen("cache.v");
     Check.rank("cache.k", k, 4, "(B, Hkv, K, d)");
+    // The cache is a public record: v must really be k's twin before both are viewed as rows.
+    if (!java.util.Arrays.equals(v.shape(), k.shape()) || v.dtype() != k.dtype() || !v.device().equals(k.device())) {
+      throw new IllegalArgumentException(OP + ": cache.v must have cache.k's shape, dtype and device; got v "
+          + v.dtype() + Shapes.format(v.shape()) + " on " + v.device() + ", k " + k.dtype() + Shapes.format(k.shape())
+          + " on " + k.device());
+    }
+    k.requireContiguous("cache.k");
+    v.requireContiguous("cache.v");
     long len = k.shape(2);
     long[] cu = new long[(int) (k.shape(0) * k.shape(1)) + 1];
     for (int i = 1; i < cu.length; i++) {

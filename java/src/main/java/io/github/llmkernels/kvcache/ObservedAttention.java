@@ -78,7 +78,11 @@ public final class ObservedAttention implements AutoCloseable {
     attnCount = regrow(attnCount, n, newN);
   }
 
-  /** Keeps the statistics of the kept tokens: head (b, h) then holds counts[b][h] tokens, padded with zeros. */
+  /**
+   * Keeps the statistics of the kept tokens in kept order: head (b, h) then holds counts[b][h]
+   * tokens, padded with zeros. This is the slot order of {@link KvCompaction#dense} and
+   * {@link KvCompaction#varlen}; after {@link KvCompaction#inPlace} use {@link #compactInPlace}.
+   */
   public void compact(KeptTokens kept) {
     requireOpen();
     if (kept.batch() != batch() || kept.heads() != headsKv()) {
@@ -90,6 +94,41 @@ public final class ObservedAttention implements AutoCloseable {
     long n = n();
     attnSum = gathered(attnSum, n, idx, counts, kept.maxKeep());
     attnCount = gathered(attnCount, n, idx, counts, kept.maxKeep());
+  }
+
+  /**
+   * Keeps the statistics of the kept tokens in the slot order {@link KvCompaction#inPlace} leaves
+   * (hole filling: kept slots below the new length stay, the others move into the free slots in
+   * ascending order), so the statistics stay with their tokens.
+   */
+  public void compactInPlace(KeptTokens kept) {
+    requireOpen();
+    if (kept.batch() != batch() || kept.heads() != headsKv()) {
+      throw new IllegalArgumentException("ObservedAttention.compactInPlace: kept is for [B, H] = [" + kept.batch()
+          + ", " + kept.heads() + "] but the state has " + Shapes.format(attnSum.shape()));
+    }
+    int[] idx = kept.kept().toIntArray();
+    int[][] counts = kept.counts();
+    long n = n();
+    attnSum = movedInPlace(attnSum, n, idx, counts, kept.maxKeep());
+    attnCount = movedInPlace(attnCount, n, idx, counts, kept.maxKeep());
+  }
+
+  private Tensor movedInPlace(Tensor t, long n, int[] idx, int[][] counts, int maxKeep) {
+    float[] values = t.toFloatArray();
+    long h = headsKv();
+    for (int bh = 0; bh < batch() * h; bh++) {
+      int c = counts[(int) (bh / h)][(int) (bh % h)];
+      int[] headKept = java.util.Arrays.copyOfRange(idx, bh * maxKeep, bh * maxKeep + c);
+      for (KvCompactionRef.Move m : KvCompactionRef.inPlaceMoves(headKept, c)) {
+        values[(int) (bh * n + m.to())] = values[(int) (bh * n + m.from())];
+      }
+    }
+    try (Tensor host = Tensor.of(values, t.shape())) {
+      Tensor next = host.to(t.device());
+      t.close();
+      return next;
+    }
   }
 
   private Tensor gathered(Tensor t, long n, int[] idx, int[][] counts, int maxKeep) {

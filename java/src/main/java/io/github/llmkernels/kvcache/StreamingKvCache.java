@@ -153,6 +153,14 @@ public final class StreamingKvCache implements AutoCloseable {
       Check.sameDType("qWindow", qWindow, "cache", k);
       Check.dim("qWindow", qWindow, 0, batch, "B (of the cache)");
       Check.dim("qWindow", qWindow, 3, headDim, "d (of the cache)");
+      if (!qWindow.device().equals(k.device())) {
+        throw new IllegalArgumentException(op + ": qWindow is on " + qWindow.device() + " but the cache is on "
+            + k.device());
+      }
+      if (sinks + qWindow.shape(2) > budget) {  // forced tokens beyond the budget would be dropped silently
+        throw new IllegalArgumentException(op + ": sinks (" + sinks + ") + window (" + qWindow.shape(2)
+            + ") must be <= budget (" + budget + ")");
+      }
       if (qWindow.shape(1) % headsKv != 0 || qWindow.shape(2) < 1 || qWindow.shape(2) > t) {
         throw new IllegalArgumentException(op + ": qWindow must have Hq a multiple of Hkv = " + headsKv
             + " and 1 <= w <= t = " + t + " (the queries of the last appended tokens); got shape "

@@ -168,5 +168,17 @@ class DecodeAttentionTest {
             "scale");
       }
     }
+    // A dense cache is a public record: a v that is not k's twin must be rejected before any
+    // native call would read it as k's shape (review finding: v in BF16 under an F32 k).
+    try (Tensor q = Tensor.of(new float[2 * 8], 1, 2, 8);
+        Tensor k = Tensor.of(new float[2 * 4 * 8], 1, 2, 4, 8);
+        Tensor vHalf = Tensor.fromFloats(new float[2 * 4 * 8], DType.BF16, 1, 2, 4, 8);
+        Tensor vFolded = Tensor.of(new float[2 * 4 * 8], 1, 2, 8, 4)) {
+      for (Tensor v : new Tensor[] {vHalf, vFolded}) {
+        DenseKvCache cache = new DenseKvCache(k, v, null);
+        assertMentions(message(IllegalArgumentException.class, () -> DecodeAttention.forward(q, cache)),
+            "cache.v must have cache.k's shape, dtype and device");
+      }
+    }
   }
 }

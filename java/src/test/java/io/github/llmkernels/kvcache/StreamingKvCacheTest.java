@@ -170,6 +170,13 @@ class StreamingKvCacheTest {
     }
     assertMentions(message(IllegalArgumentException.class, () -> StreamingKvCache.create(1, 1, 4, DType.F32,
         Device.CPU, 2, 1, 4, new StreamingPolicy.Recency())), "budget = 2", "sinks = 4");
+    // SnapKV's window and the sinks are forced: more of them than the budget must not be dropped silently
+    try (StreamingKvCache snap = StreamingKvCache.create(1, 1, 4, DType.F32, Device.CPU, 4, 4, 2,
+        new StreamingPolicy.SnapKv(SnapKvOptions.defaults()));
+        Tensor three = Tensor.of(new float[3 * 4], 1, 1, 3, 4)) {
+      assertMentions(message(IllegalArgumentException.class, () -> snap.append(three, three, three)),
+          "sinks (2) + window (3) must be <= budget (4)");
+    }
     try (StreamingKvCache snap = StreamingKvCache.create(1, 1, 4, DType.F32, Device.CPU, 2, 1, 0,
         new StreamingPolicy.SnapKv(SnapKvOptions.defaults()));
         Tensor one = Tensor.of(new float[4], 1, 1, 1, 4)) {

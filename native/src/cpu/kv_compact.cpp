@@ -98,9 +98,15 @@ extern "C" int32_t llmk_kv_compact_inplace_cpu(void* cache, const int32_t* kept,
     }
     if (row_bytes == 0) return LLMK_OK;
     auto* base = static_cast<unsigned char*>(cache);
+    int64_t moved_rows = 0;  // big moves go around the cache, as the gathers do
+    for (int64_t bh = 0; bh < heads; ++bh) moved_rows += counts[bh];
+    const bool streaming = moved_rows / 2 * row_bytes >= kStreamingThresholdBytes;
+    const IsaKernels& k = isa();
     /* Per head: kept slots below the count stay (a prefix of kept, as it ascends); the rest move,
      * in order, into the free slots below the count, in order. Disjoint sources and destinations. */
-#pragma omp parallel for schedule(dynamic, 1) if (heads > 1)
+#pragma omp parallel if (heads > 1)
+    {
+#pragma omp for schedule(dynamic, 1) nowait
     for (int64_t bh = 0; bh < heads; ++bh) {
       const int32_t* kb = kept + bh * max_keep;
       const int64_t count = counts[bh];
@@ -113,9 +119,13 @@ extern "C" int32_t llmk_kv_compact_inplace_cpu(void* cache, const int32_t* kept,
           ++hole;
           ++next_kept;
         }
-        std::memcpy(head + hole * row_bytes, head + static_cast<int64_t>(kb[m]) * row_bytes, static_cast<size_t>(row_bytes));
+        unsigned char* to = head + hole * row_bytes;
+        const unsigned char* from = head + static_cast<int64_t>(kb[m]) * row_bytes;
+        if (streaming) k.copy_row_streaming(from, to, row_bytes); else std::memcpy(to, from, static_cast<size_t>(row_bytes));
         ++hole;
       }
+    }
+    if (streaming) k.store_fence();  // each thread fences its own weakly ordered stores
     }
     return LLMK_OK;
   });

@@ -42,11 +42,11 @@ import java.util.stream.IntStream;
  *       the inputs (outputs plus that workspace; computed, not measured: the Java API exposes no
  *       device memory counters); {@code skipped} is the share of logit tiles the backward skipped.
  *
- *   <li>Attention: see {@link GpuAttentionBench}.
+ *   <li>Attention: see {@link GpuAttentionBench}. KV compaction: see {@link GpuKvBench}.
  * </ul>
  *
  * <p>System properties (for quick or sanitizer runs): {@code llmk.gpubench.cases} (default
- * {@code gather,cce,attention}), {@code llmk.gpubench.attentionSeqs} (default 8192 ... 131072), {@code llmk.gpubench.cceShapes} (default
+ * {@code gather,cce,attention,kv}), {@code llmk.gpubench.attentionSeqs} (default 8192 ... 131072), {@code llmk.gpubench.cceShapes} (default
  * {@code 8192x2304x256000,4096x512x32000}), {@code llmk.gpubench.cceWarmup},
  * {@code llmk.gpubench.cceIters}.
  */
@@ -64,7 +64,7 @@ final class GpuBench {
       out.println("gpubench skipped: " + Cuda.unavailabilityCause().getMessage());
       return;
     }
-    List<String> cases = Arrays.asList(System.getProperty("llmk.gpubench.cases", "gather,cce,attention").split(","));
+    List<String> cases = Arrays.asList(System.getProperty("llmk.gpubench.cases", "gather,cce,attention,kv").split(","));
     out.println("== gpubench on " + Cuda.devices().get(0));
     if (cases.contains("gather")) {
       gather(out);
@@ -84,6 +84,9 @@ final class GpuBench {
       int[] seqs = Arrays.stream(System.getProperty("llmk.gpubench.attentionSeqs", "8192,16384,32768,65536,131072")
           .split(",")).mapToInt(s -> Integer.parseInt(s.trim())).toArray();
       GpuAttentionBench.run(out, seqs);
+    }
+    if (cases.contains("kv")) {
+      GpuKvBench.run(out, new int[] {32768, 131072});
     }
   }
 

@@ -12,7 +12,6 @@ import io.github.llmkernels.tensor.Tensor;
 import io.github.llmkernels.testing.RandomTensors;
 import io.github.llmkernels.testing.TestBackends;
 import io.github.llmkernels.testing.Tolerances;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.SplittableRandom;
 import java.util.stream.Stream;
@@ -46,15 +45,7 @@ class KvScoresParityTest {
   }
 
   static Stream<Arguments> casesFor(List<Backend> backends) {
-    List<Arguments> out = new ArrayList<>();
-    for (Backend backend : backends) {
-      for (DType dtype : new DType[] {DType.F32, DType.F16, DType.BF16}) {
-        for (int[] shape : SHAPES) {
-          out.add(Arguments.of(backend, dtype, shape));
-        }
-      }
-    }
-    return out.stream();
+    return KvTestUtil.backendDtypeShapes(backends, SHAPES);
   }
 
   @ParameterizedTest(name = "{0} {1} {2}")

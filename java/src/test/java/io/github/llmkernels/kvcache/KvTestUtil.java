@@ -4,14 +4,32 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.github.llmkernels.runtime.Backend;
+import io.github.llmkernels.tensor.DType;
 import io.github.llmkernels.tensor.Device;
 import io.github.llmkernels.tensor.Tensor;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.function.Supplier;
+import java.util.stream.Stream;
 import org.junit.jupiter.api.function.Executable;
+import org.junit.jupiter.params.provider.Arguments;
 
 /** Shared helpers of the KV cache tests. */
 final class KvTestUtil {
   private KvTestUtil() {}
+
+  /** Every (backend, dtype F32/F16/BF16, shape) combination, for parameterized tests. */
+  static Stream<Arguments> backendDtypeShapes(List<Backend> backends, int[][] shapes) {
+    List<Arguments> out = new ArrayList<>();
+    for (Backend backend : backends) {
+      for (DType dtype : new DType[] {DType.F32, DType.F16, DType.BF16}) {
+        for (int[] shape : shapes) {
+          out.add(Arguments.of(backend, dtype, shape));
+        }
+      }
+    }
+    return out.stream();
+  }
 
   /** |x - ref| <= atol + rtol |ref| everywhere (infinities must match exactly). */
   static void assertClose(double[] ref, float[] got, double atol, double rtol, Supplier<String> what) {

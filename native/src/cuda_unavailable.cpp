@@ -44,4 +44,10 @@ int32_t llmk_kv_gather_varlen_cuda(int32_t, const void*, const int32_t*, const i
 int32_t llmk_kv_compact_inplace_cuda(int32_t, void*, const int32_t*, const int32_t*, int64_t, int64_t, int64_t,
                                      int64_t, int64_t, void*) noexcept { return unavailable(); }
 int32_t llmk_kv_decode_attn_cuda(const llmk_kv_decode_args*) noexcept { return unavailable(); }
+int32_t llmk_sp24_prune_cuda(int32_t, const void*, const float*, void*, int64_t, int64_t, int32_t, void*) noexcept { return unavailable(); }
+int32_t llmk_sp24_check_cuda(int32_t, const void*, int64_t, int64_t, int32_t, int64_t*, int64_t*, void*) noexcept { return unavailable(); }
+int32_t llmk_sp24_compress_cuda(int32_t, const void*, void*, uint16_t*, int64_t, int64_t, int32_t, void*) noexcept { return unavailable(); }
+int32_t llmk_sp24_decompress_cuda(int32_t, const void*, const uint16_t*, void*, int64_t, int64_t, int32_t, void*) noexcept { return unavailable(); }
+int32_t llmk_sp24_matmul_cuda(const llmk_sp24_matmul_args*) noexcept { return unavailable(); }
+int32_t llmk_dense_matmul_cuda(const llmk_sp24_matmul_args*) noexcept { return unavailable(); }
 }

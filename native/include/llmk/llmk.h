@@ -459,6 +459,70 @@ typedef struct llmk_kv_decode_args {
 LLMK_API int32_t llmk_kv_decode_attn_cpu(const llmk_kv_decode_args* args) LLMK_NOEXCEPT;
 LLMK_API int32_t llmk_kv_decode_attn_cuda(const llmk_kv_decode_args* args) LLMK_NOEXCEPT;
 
+
+/* ---- 2:4 semi-structured sparse matmul -----------------------------------------------------
+ *
+ * W [M, K] (K the reduction dimension, a multiple of 16) is 2:4 along K when every group of 4
+ * consecutive elements W[m, 4g .. 4g + 3] holds at most 2 non-zeros. Compressed form (PyTorch's
+ * unreordered layout): values [M, K/2] (dtype) hold, per group, the two kept elements in increasing
+ * k; meta uint16 [M, K/16] holds 4 groups per word, lowest nibble = lowest group, each nibble
+ * idx0 | idx1 << 2 with idx0 < idx1 the positions of the kept elements in their group. A group with
+ * fewer than 2 non-zeros keeps its non-zero (if any) and fills up with the lowest zero positions
+ * (so compression is a function of W and decompression restores W exactly). Scores for pruning:
+ * |W| (magnitude) or |W| * col_scale[k] (Wanda: col_scale = the norm of input column k); in each
+ * group the 2 highest scores stay, ties to the lower position.
+ */
+enum llmk_activation { LLMK_ACT_NONE = 0, LLMK_ACT_RELU = 1, LLMK_ACT_SILU = 2, LLMK_ACT_GELU = 3 /* tanh form */ };
+
+/* out [M, K] = W with the 2 lowest-scoring elements of every group set to 0 (out may alias w).
+ * col_scale: F32 [K] or null. */
+LLMK_API int32_t llmk_sp24_prune_cpu(const void* w, const float* col_scale, void* out, int64_t m, int64_t k,
+                                     int32_t dtype) LLMK_NOEXCEPT;
+LLMK_API int32_t llmk_sp24_prune_cuda(int32_t device, const void* w, const float* col_scale, void* out, int64_t m,
+                                      int64_t k, int32_t dtype, void* stream) LLMK_NOEXCEPT;
+/* Finds the first group (row-major order) with more than 2 non-zeros: *bad_row / *bad_group, or
+ * -1 / -1 when W is 2:4 (the CUDA version waits for the answer). */
+LLMK_API int32_t llmk_sp24_check_cpu(const void* w, int64_t m, int64_t k, int32_t dtype, int64_t* bad_row,
+                                     int64_t* bad_group) LLMK_NOEXCEPT;
+LLMK_API int32_t llmk_sp24_check_cuda(int32_t device, const void* w, int64_t m, int64_t k, int32_t dtype,
+                                      int64_t* bad_row, int64_t* bad_group, void* stream) LLMK_NOEXCEPT;
+/* W [M, K] -> values [M, K/2], meta [M, K/16]. A group with more than 2 non-zeros fails with
+ * LLMK_ERR_INVALID_ARGUMENT naming its row and group, and nothing is written. */
+LLMK_API int32_t llmk_sp24_compress_cpu(const void* w, void* values, uint16_t* meta, int64_t m, int64_t k,
+                                        int32_t dtype) LLMK_NOEXCEPT;
+LLMK_API int32_t llmk_sp24_compress_cuda(int32_t device, const void* w, void* values, uint16_t* meta, int64_t m,
+                                         int64_t k, int32_t dtype, void* stream) LLMK_NOEXCEPT;
+/* values, meta -> W [M, K] (zeros elsewhere). A nibble with idx0 >= idx1 fails naming row and group. */
+LLMK_API int32_t llmk_sp24_decompress_cpu(const void* values, const uint16_t* meta, void* w, int64_t m, int64_t k,
+                                          int32_t dtype) LLMK_NOEXCEPT;
+LLMK_API int32_t llmk_sp24_decompress_cuda(int32_t device, const void* values, const uint16_t* meta, void* w,
+                                           int64_t m, int64_t k, int32_t dtype, void* stream) LLMK_NOEXCEPT;
+
+/*
+ * Y [N, M] = act(X [N, K] W^T + bias [M]) with W given compressed (values, meta) or dense (w, for
+ * the dense baseline entry points). X, W, bias and Y share dtype (F32 on the CPU only, F16, BF16);
+ * accumulation in fp32. All tensors contiguous row-major.
+ */
+typedef struct llmk_sp24_matmul_args {
+  int64_t struct_bytes;  /* sizeof(llmk_sp24_matmul_args) */
+  int64_t n, m, k;       /* k a multiple of 16 */
+  int64_t dtype;
+  int64_t activation;    /* llmk_activation */
+  int64_t x;             /* [N, K] */
+  int64_t values;        /* [M, K/2] (sparse entry points) */
+  int64_t meta;          /* uint16 [M, K/16] (sparse entry points) */
+  int64_t w;             /* [M, K] (dense entry points) */
+  int64_t bias;          /* [M] or 0 */
+  int64_t y;             /* [N, M] */
+  int64_t device, stream; /* CUDA only */
+} llmk_sp24_matmul_args;
+
+LLMK_API int32_t llmk_sp24_matmul_cpu(const llmk_sp24_matmul_args* args) LLMK_NOEXCEPT;
+LLMK_API int32_t llmk_sp24_matmul_cuda(const llmk_sp24_matmul_args* args) LLMK_NOEXCEPT;
+/* The same product with a dense W: the library's own dense baseline. */
+LLMK_API int32_t llmk_dense_matmul_cpu(const llmk_sp24_matmul_args* args) LLMK_NOEXCEPT;
+LLMK_API int32_t llmk_dense_matmul_cuda(const llmk_sp24_matmul_args* args) LLMK_NOEXCEPT;
+
 #ifdef __cplusplus
 }
 #endif

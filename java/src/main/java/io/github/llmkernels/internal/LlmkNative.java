@@ -222,4 +222,38 @@ final class LlmkNative {
       long maxKeep,
       long rowBytes,
       @Cast("void*") long stream);
+
+  // 2:4 sparse (llmk_sp24_matmul_args: a struct of 8-byte fields, see ArgStruct).
+  static native int llmk_sp24_prune_cpu(@Cast("const void*") long w, @Cast("const float*") long colScale,
+      @Cast("void*") long out, long m, long k, int dtype);
+
+  static native int llmk_sp24_prune_cuda(int device, @Cast("const void*") long w, @Cast("const float*") long colScale,
+      @Cast("void*") long out, long m, long k, int dtype, @Cast("void*") long stream);
+
+  static native int llmk_sp24_check_cpu(@Cast("const void*") long w, long m, long k, int dtype,
+      @Cast("int64_t*") long[] badRow, @Cast("int64_t*") long[] badGroup);
+
+  static native int llmk_sp24_check_cuda(int device, @Cast("const void*") long w, long m, long k, int dtype,
+      @Cast("int64_t*") long[] badRow, @Cast("int64_t*") long[] badGroup, @Cast("void*") long stream);
+
+  static native int llmk_sp24_compress_cpu(@Cast("const void*") long w, @Cast("void*") long values,
+      @Cast("uint16_t*") long meta, long m, long k, int dtype);
+
+  static native int llmk_sp24_compress_cuda(int device, @Cast("const void*") long w, @Cast("void*") long values,
+      @Cast("uint16_t*") long meta, long m, long k, int dtype, @Cast("void*") long stream);
+
+  static native int llmk_sp24_decompress_cpu(@Cast("const void*") long values, @Cast("const uint16_t*") long meta,
+      @Cast("void*") long w, long m, long k, int dtype);
+
+  static native int llmk_sp24_decompress_cuda(int device, @Cast("const void*") long values,
+      @Cast("const uint16_t*") long meta, @Cast("void*") long w, long m, long k, int dtype,
+      @Cast("void*") long stream);
+
+  static native int llmk_sp24_matmul_cpu(@Cast("const llmk_sp24_matmul_args*") long[] args);
+
+  static native int llmk_sp24_matmul_cuda(@Cast("const llmk_sp24_matmul_args*") long[] args);
+
+  static native int llmk_dense_matmul_cpu(@Cast("const llmk_sp24_matmul_args*") long[] args);
+
+  static native int llmk_dense_matmul_cuda(@Cast("const llmk_sp24_matmul_args*") long[] args);
 }

@@ -367,4 +367,51 @@ public final class NativeApi {
         : LlmkNative.llmk_kv_compact_inplace_cuda(device, cache, kept, counts, b, h, capacity, maxKeep, rowBytes,
             stream));
   }
+
+  // ---- 2:4 sparse --------------------------------------------------------------------------
+  // device < 0: host addresses and the CPU kernel; otherwise that CUDA device and stream.
+
+  /** Prunes W to 2:4 (colScale 0: magnitude; else Wanda column scales); out may alias w. */
+  public static void sp24Prune(int device, long w, long colScale, long out, long m, long k, int dtype, long stream) {
+    ensureLoaded();
+    check(device < 0 ? LlmkNative.llmk_sp24_prune_cpu(w, colScale, out, m, k, dtype)
+        : LlmkNative.llmk_sp24_prune_cuda(device, w, colScale, out, m, k, dtype, stream));
+  }
+
+  /** {badRow, badGroup} of the first group with more than 2 non-zeros, or {-1, -1}. */
+  public static long[] sp24Check(int device, long w, long m, long k, int dtype, long stream) {
+    ensureLoaded();
+    long[] row = {-1};
+    long[] group = {-1};
+    check(device < 0 ? LlmkNative.llmk_sp24_check_cpu(w, m, k, dtype, row, group)
+        : LlmkNative.llmk_sp24_check_cuda(device, w, m, k, dtype, row, group, stream));
+    return new long[] {row[0], group[0]};
+  }
+
+  /** W -> values + meta (fails naming row and group when W is not 2:4; nothing written). */
+  public static void sp24Compress(int device, long w, long values, long meta, long m, long k, int dtype, long stream) {
+    ensureLoaded();
+    check(device < 0 ? LlmkNative.llmk_sp24_compress_cpu(w, values, meta, m, k, dtype)
+        : LlmkNative.llmk_sp24_compress_cuda(device, w, values, meta, m, k, dtype, stream));
+  }
+
+  /** values + meta -> W. */
+  public static void sp24Decompress(int device, long values, long meta, long w, long m, long k, int dtype,
+      long stream) {
+    ensureLoaded();
+    check(device < 0 ? LlmkNative.llmk_sp24_decompress_cpu(values, meta, w, m, k, dtype)
+        : LlmkNative.llmk_sp24_decompress_cuda(device, values, meta, w, m, k, dtype, stream));
+  }
+
+  /** Y = act(X W^T + bias) with a compressed 2:4 W. */
+  public static void sp24Matmul(Sp24MatmulArgs args, boolean cuda) {
+    ensureLoaded();
+    check(cuda ? LlmkNative.llmk_sp24_matmul_cuda(args.words()) : LlmkNative.llmk_sp24_matmul_cpu(args.words()));
+  }
+
+  /** Y = act(X W^T + bias) with a dense W (the library's own dense baseline). */
+  public static void denseMatmul(Sp24MatmulArgs args, boolean cuda) {
+    ensureLoaded();
+    check(cuda ? LlmkNative.llmk_dense_matmul_cuda(args.words()) : LlmkNative.llmk_dense_matmul_cpu(args.words()));
+  }
 }

@@ -1,0 +1,84 @@
+/* 2:4 sparse GEMM tiles, compiled once per instruction-set variant (see vec.h).
+ *
+ * Y[n, m] = sum over kept positions j of row m of v[m, j] * X[n, k(m, j)], vectorised over n: X
+ * is transposed into panels xt[k][kSp24Panel] (kSp24Panel consecutive rows of X per k), so a kept
+ * value costs one broadcast and kSp24Panel / lanes vector loads of panel row k(m, j) and as many
+ * FMAs. Values and metadata are read as stored (no repacked copy of W): the nibble decode and the
+ * widening are scalar work on the integer ports, beside the FMAs. Every m row reads its own panel
+ * rows, so the loop is bound by loads; it does half the FMAs of the dense product. */
+#include <cstdint>
+#include <cstring>
+
+#include "cpu/isa/isa_kernels.h"
+#include "cpu/isa/vec.h"
+#include "llmk/half_bits.h"
+#include "llmk/llmk.h"
+
+namespace llmk {
+namespace LLMK_ISA_NS {
+namespace {
+
+constexpr int kVecsPerPanel = static_cast<int>(kSp24Panel) / kLanes;
+
+template <int Dtype>
+inline float value_at(const void* vals, int64_t i) {
+  if constexpr (Dtype == LLMK_F32) {
+    return static_cast<const float*>(vals)[i];
+  } else if constexpr (Dtype == LLMK_BF16) {
+    return f32_from_bits(static_cast<uint32_t>(static_cast<const uint16_t*>(vals)[i]) << 16);
+  } else {
+    return f16_bits_to_f32(static_cast<const uint16_t*>(vals)[i]);
+  }
+}
+
+/* R rows: acc[r] (kSp24Panel floats each) += sum over groups [g0, g1) of the row's kept values. */
+template <int R, int Dtype>
+inline void sp24_rows(const float* xt, const void* vals, const uint16_t* meta, int64_t k, int64_t g0, int64_t g1,
+                      float* acc_out) {
+  vf acc[R][kVecsPerPanel];
+  for (int r = 0; r < R; ++r)
+    for (int c = 0; c < kVecsPerPanel; ++c) acc[r][c] = load(acc_out + r * kSp24Panel + c * kLanes);
+  for (int64_t g = g0; g < g1; ++g) {
+    for (int r = 0; r < R; ++r) {
+      const uint32_t code = (static_cast<uint32_t>(meta[r * (k / 16) + (g >> 2)]) >> ((g & 3) * 4)) & 15u;
+      const int64_t base = r * (k / 2) + 2 * g;
+      const float* row0 = xt + (4 * g + (code & 3u)) * kSp24Panel;
+      const float* row1 = xt + (4 * g + (code >> 2)) * kSp24Panel;
+      const vf v0 = splat(value_at<Dtype>(vals, base)), v1 = splat(value_at<Dtype>(vals, base + 1));
+      for (int c = 0; c < kVecsPerPanel; ++c) acc[r][c] += v0 * load(row0 + c * kLanes) + v1 * load(row1 + c * kLanes);
+    }
+  }
+  for (int r = 0; r < R; ++r)
+    for (int c = 0; c < kVecsPerPanel; ++c) store(acc_out + r * kSp24Panel + c * kLanes, acc[r][c]);
+}
+
+/* Groups per K-block: a block of the panel (kGroupBlock x 4 rows of kSp24Panel floats, 128 KB)
+ * stays in L2 while every row of the call goes through it. */
+constexpr int64_t kGroupBlock = 64;
+
+template <int Dtype>
+void panel_rows(const float* xt, const void* vals, const uint16_t* meta, int64_t k, int64_t rows, float* acc) {
+  const int64_t eb = Dtype == LLMK_F32 ? 4 : 2, groups = k / 4;
+  const auto* v = static_cast<const unsigned char*>(vals);
+  std::memset(acc, 0, static_cast<size_t>(rows * kSp24Panel) * sizeof(float));
+  for (int64_t g0 = 0; g0 < groups; g0 += kGroupBlock) {
+    const int64_t g1 = g0 + kGroupBlock < groups ? g0 + kGroupBlock : groups;
+    int64_t r = 0;
+    for (; r + 3 <= rows; r += 3)
+      sp24_rows<3, Dtype>(xt, v + r * (k / 2) * eb, meta + r * (k / 16), k, g0, g1, acc + r * kSp24Panel);
+    if (rows - r == 2) sp24_rows<2, Dtype>(xt, v + r * (k / 2) * eb, meta + r * (k / 16), k, g0, g1, acc + r * kSp24Panel);
+    if (rows - r == 1) sp24_rows<1, Dtype>(xt, v + r * (k / 2) * eb, meta + r * (k / 16), k, g0, g1, acc + r * kSp24Panel);
+  }
+}
+
+}  // namespace
+
+void sp24_panel_rows(const float* xt, const void* vals, const uint16_t* meta, int64_t k, int64_t rows, int32_t dtype,
+                     float* acc) {
+  if (dtype == LLMK_F32) panel_rows<LLMK_F32>(xt, vals, meta, k, rows, acc);
+  else if (dtype == LLMK_BF16) panel_rows<LLMK_BF16>(xt, vals, meta, k, rows, acc);
+  else panel_rows<LLMK_F16>(xt, vals, meta, k, rows, acc);
+}
+
+}  // namespace LLMK_ISA_NS
+}  // namespace llmk

@@ -1,0 +1,164 @@
+/* Y [N, M] = act(X [N, K] W^T + bias) on the CPU, with W 2:4-compressed (llmk_sp24_matmul_cpu) or
+ * dense (llmk_dense_matmul_cpu, the library's own dense baseline), fp32 accumulation.
+ *
+ * Sparse: X is transposed once into panels xt[p][k][kSp24Panel] (the calling thread's workspace,
+ * kept between calls); tasks (panel, block of kRowBlock rows of W) run panel-major so both
+ * threads share a panel in cache; each task reads values and metadata as stored (isa
+ * sp24_panel_rows) and writes its Y tile with bias and activation.
+ * Dense: tasks (block of 128 rows of W, chunk of N) pack the W block into the CCE logit panel and
+ * run cce_logits over X rows (X widened once into the workspace when it is F16/BF16). */
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include <omp.h>
+
+#include "cpu/isa/isa_kernels.h"
+#include "cpu/widen.h"
+#include "error.h"
+#include "llmk/sp24_math.h"
+#include "sp24_args.h"
+
+namespace llmk {
+namespace {
+
+constexpr int64_t kRowBlock = 96;    // rows of W per sparse task (multiple of the 3-row micro tile)
+constexpr int64_t kDenseRows = 128;  // rows of W per dense task (one CCE panel strip group)
+constexpr int64_t kDenseChunk = 512; // rows of X per dense task
+
+/* Grow-only workspace of the calling thread: the transposed / widened X (allocation and page
+ * faults of a fresh buffer would cost more than the transposition on big calls). */
+std::vector<float>& thread_workspace() {
+  static thread_local std::vector<float> ws;
+  return ws;
+}
+
+float activate(float v, int64_t act) {
+  switch (act) {
+    case LLMK_ACT_RELU: return v > 0.0f ? v : 0.0f;
+    case LLMK_ACT_SILU: return v / (1.0f + std::exp(-v));
+    case LLMK_ACT_GELU: {
+      const float c = 0.7978845608028654f;  // sqrt(2 / pi)
+      return 0.5f * v * (1.0f + std::tanh(c * (v + 0.044715f * v * v * v)));
+    }
+    default: return v;
+  }
+}
+
+int64_t elem(int64_t dtype) { return dtype == LLMK_F32 ? 4 : 2; }
+
+float bias_at(const llmk_sp24_matmul_args& a, int64_t m) {
+  if (a.bias == 0) return 0.0f;
+  float b;
+  widen(reinterpret_cast<const char*>(a.bias) + m * elem(a.dtype), a.dtype, 1, &b);
+  return a.dtype == LLMK_F32 ? reinterpret_cast<const float*>(a.bias)[m] : b;
+}
+
+/* Writes tile[r][c] (row stride ld) as Y[n0 + c, m0 + r] for r < rows, c < cols. */
+void write_tile(const llmk_sp24_matmul_args& a, const float* tile, int64_t ld, bool tile_is_m_major, int64_t m0,
+                int64_t rows, int64_t n0, int64_t cols, float* line) {
+  for (int64_t c = 0; c < cols; ++c) {
+    for (int64_t r = 0; r < rows; ++r) {
+      const float acc = tile_is_m_major ? tile[r * ld + c] : tile[c * ld + r];
+      line[r] = activate(acc + bias_at(a, m0 + r), a.activation);
+    }
+    narrow(line, a.dtype, rows, reinterpret_cast<char*>(a.y) + ((n0 + c) * a.m + m0) * elem(a.dtype));
+  }
+}
+
+int32_t check_meta(const llmk_sp24_matmul_args& a) {
+  const auto* meta = reinterpret_cast<const uint16_t*>(a.meta);
+  for (int64_t r = 0; r < a.m; ++r)
+    for (int64_t g = 0; g < a.k / 4; ++g)
+      if (!sp24_code_valid(sp24_group_code(meta + r * (a.k / 16), g))) {
+        return fail_sp24_group(r, g, "metadata nibble must have idx0 < idx1");
+      }
+  return LLMK_OK;
+}
+
+}  // namespace
+}  // namespace llmk
+
+extern "C" int32_t llmk_sp24_matmul_cpu(const llmk_sp24_matmul_args* args) noexcept {
+  return llmk::guarded([&]() -> int32_t {
+    using namespace llmk;
+    if (int32_t rc = check_sp24_matmul(args, true, false)) return rc;
+    const llmk_sp24_matmul_args& a = *args;
+    if (a.n == 0 || a.m == 0) return LLMK_OK;
+    if (a.k > 0) { if (int32_t rc = check_meta(a)) return rc; }
+    const int64_t panels = (a.n + kSp24Panel - 1) / kSp24Panel, eb = elem(a.dtype);
+    std::vector<float>& xt = thread_workspace();
+    if (static_cast<int64_t>(xt.size()) < panels * a.k * kSp24Panel) xt.resize(static_cast<size_t>(panels * a.k * kSp24Panel));
+    const int threads = omp_get_max_threads();
+    std::vector<float> tiles(static_cast<size_t>(threads * (kRowBlock * kSp24Panel + a.k + kRowBlock)));
+#pragma omp parallel num_threads(threads)
+    {
+      float* scratch = tiles.data() + omp_get_thread_num() * (kRowBlock * kSp24Panel + a.k + kRowBlock);
+      float* row = scratch + kRowBlock * kSp24Panel;  // one widened X row, then one Y line
+#pragma omp for schedule(static)
+      for (int64_t p = 0; p < panels; ++p) {  // transpose X into panels (zero rows past N)
+        float* panel = xt.data() + p * a.k * kSp24Panel;
+        for (int64_t c = 0; c < kSp24Panel; ++c) {
+          const int64_t n = p * kSp24Panel + c;
+          const float* xr = n < a.n ? widen(reinterpret_cast<const char*>(a.x) + n * a.k * eb, a.dtype, a.k, row) : nullptr;
+          for (int64_t kk = 0; kk < a.k; ++kk) panel[kk * kSp24Panel + c] = xr ? xr[kk] : 0.0f;
+        }
+      }
+      const int64_t blocks = (a.m + kRowBlock - 1) / kRowBlock;
+#pragma omp for schedule(dynamic, 1)
+      for (int64_t t = 0; t < panels * blocks; ++t) {
+        const int64_t p = t / blocks, m0 = (t % blocks) * kRowBlock;
+        const int64_t rows = a.m - m0 < kRowBlock ? a.m - m0 : kRowBlock;
+        const int64_t n0 = p * kSp24Panel, cols = a.n - n0 < kSp24Panel ? a.n - n0 : kSp24Panel;
+        isa().sp24_panel_rows(xt.data() + p * a.k * kSp24Panel,
+                              reinterpret_cast<const char*>(a.values) + m0 * (a.k / 2) * eb,
+                              reinterpret_cast<const uint16_t*>(a.meta) + m0 * (a.k / 16), a.k, rows,
+                              static_cast<int32_t>(a.dtype), scratch);
+        write_tile(a, scratch, kSp24Panel, true, m0, rows, n0, cols, row);
+      }
+    }
+    return LLMK_OK;
+  });
+}
+
+extern "C" int32_t llmk_dense_matmul_cpu(const llmk_sp24_matmul_args* args) noexcept {
+  return llmk::guarded([&]() -> int32_t {
+    using namespace llmk;
+    if (int32_t rc = check_sp24_matmul(args, false, false)) return rc;
+    const llmk_sp24_matmul_args& a = *args;
+    if (a.n == 0 || a.m == 0) return LLMK_OK;
+    const int64_t eb = elem(a.dtype);
+    const float* x = reinterpret_cast<const float*>(a.x);
+    if (a.dtype != LLMK_F32) {  // widen X once into the calling thread's workspace
+      std::vector<float>& ws = thread_workspace();
+      if (static_cast<int64_t>(ws.size()) < a.n * a.k) ws.resize(static_cast<size_t>(a.n * a.k));
+#pragma omp parallel for schedule(static)
+      for (int64_t n = 0; n < a.n; ++n) widen(reinterpret_cast<const char*>(a.x) + n * a.k * eb, a.dtype, a.k, ws.data() + n * a.k);
+      x = ws.data();
+    }
+    const int threads = omp_get_max_threads();
+    const int64_t per_thread = 2 * kDenseRows * a.k + kDenseChunk * kDenseRows + kDenseRows;
+    std::vector<float> mem(static_cast<size_t>(threads * per_thread));
+    const int64_t blocks = (a.m + kDenseRows - 1) / kDenseRows, chunks = (a.n + kDenseChunk - 1) / kDenseChunk;
+#pragma omp parallel num_threads(threads)
+    {
+      float* wbuf = mem.data() + omp_get_thread_num() * per_thread;  // widened W block
+      float* panel = wbuf + kDenseRows * a.k;
+      float* s = panel + kDenseRows * a.k;                          // [kDenseChunk, kDenseRows]
+      float* line = s + kDenseChunk * kDenseRows;
+#pragma omp for schedule(dynamic, 1)
+      for (int64_t t = 0; t < blocks * chunks; ++t) {
+        const int64_t m0 = (t / chunks) * kDenseRows, n0 = (t % chunks) * kDenseChunk;
+        const int64_t rows = a.m - m0 < kDenseRows ? a.m - m0 : kDenseRows;
+        const int64_t nrows = a.n - n0 < kDenseChunk ? a.n - n0 : kDenseChunk;
+        const float* wf = widen(reinterpret_cast<const char*>(a.w) + m0 * a.k * eb, a.dtype, rows * a.k, wbuf);
+        isa().cce_pack_panel(wf, rows, a.k, panel);
+        isa().cce_logits(x + n0 * a.k, nrows, a.k, panel, rows, s, kDenseRows);
+        write_tile(a, s, kDenseRows, false, m0, rows, n0, nrows, line);
+      }
+    }
+    return LLMK_OK;
+  });
+}

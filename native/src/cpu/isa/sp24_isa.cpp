@@ -36,19 +36,25 @@ template <int R, int Dtype>
 inline void sp24_rows(const float* xt, const void* vals, const uint16_t* meta, int64_t k, int64_t g0, int64_t g1,
                       float* acc_out) {
   vf acc[R][kVecsPerPanel];
+#pragma GCC unroll 4
   for (int r = 0; r < R; ++r)
+#pragma GCC unroll 16
     for (int c = 0; c < kVecsPerPanel; ++c) acc[r][c] = load(acc_out + r * kSp24Panel + c * kLanes);
   for (int64_t g = g0; g < g1; ++g) {
+#pragma GCC unroll 4
     for (int r = 0; r < R; ++r) {
       const uint32_t code = (static_cast<uint32_t>(meta[r * (k / 16) + (g >> 2)]) >> ((g & 3) * 4)) & 15u;
       const int64_t base = r * (k / 2) + 2 * g;
       const float* row0 = xt + (4 * g + (code & 3u)) * kSp24Panel;
       const float* row1 = xt + (4 * g + (code >> 2)) * kSp24Panel;
       const vf v0 = splat(value_at<Dtype>(vals, base)), v1 = splat(value_at<Dtype>(vals, base + 1));
+#pragma GCC unroll 16
       for (int c = 0; c < kVecsPerPanel; ++c) acc[r][c] += v0 * load(row0 + c * kLanes) + v1 * load(row1 + c * kLanes);
     }
   }
+#pragma GCC unroll 4
   for (int r = 0; r < R; ++r)
+#pragma GCC unroll 16
     for (int c = 0; c < kVecsPerPanel; ++c) store(acc_out + r * kSp24Panel + c * kLanes, acc[r][c]);
 }
 

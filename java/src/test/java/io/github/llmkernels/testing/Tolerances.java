@@ -141,4 +141,39 @@ public final class Tolerances {
   /** Decode lse (F32 from fp32 scores): |x - ref| <= atol + rtol * |ref|. */
   public static final double KV_DECODE_LSE_ATOL = 1e-4;
   public static final double KV_DECODE_LSE_RTOL = 1e-5;
+
+  // ---- 2:4 sparse matmul --------------------------------------------------------------------
+  // Pruning, checking, compression and decompression move bits: exact. The matmul reference is
+  // Sparse24Ref (the dense product of the decompressed weight in double, same rounded inputs);
+  // the kernels accumulate in fp32 and round the output once.
+
+  /** decompress(compress(w)) == w, and compressed values/meta equal the reference's, bit for bit. */
+  public static final long SP24_ROUND_TRIP_MAX_BIT_DIFFERENCES = 0;
+
+  /**
+   * Matmul Y[n, m] = act(sum_k X W^T + bias): |y - ref| <= sp24Rtol * |ref| + sp24AbsSumFraction *
+   * (sum_k |x[n, k] w[m, k]| + |bias[m]|). rtol is the output rounding (half an ulp: 2^-24, 2^-11,
+   * 2^-8 relative) with 2x margin, plus fp32 activation error (expf/tanhf, a few ulps) for F32. The
+   * second term bounds fp32 summation error (random-walk ~ sqrt(K/2) * 2^-24 of the absolute sum for
+   * <= 512 kept terms, ~1e-7) and the cancellation of GELU/SiLU near large negative inputs
+   * (~|pre| * 2^-24 after the activation's slope <= 1.13); 2e-6 leaves 10x margin.
+   * Sparse against the library's dense matmul (two independent roundings): twice the bound.
+   */
+  public static double sp24Rtol(io.github.llmkernels.tensor.DType dtype) {
+    return switch (dtype) {
+      case BF16 -> 8e-3;
+      case F16 -> 1e-3;
+      default -> 1e-5;
+    };
+  }
+
+  public static final double SP24_ABS_SUM_FRACTION = 2e-6;
+
+  /**
+   * Integer-valued inputs in [-2, 2] with K <= 96 (|sum + bias| <= 4 * 48 + 2 = 194 < 2^8: exact in
+   * fp32 whatever the summation order, and in BF16/F16 outputs): sparse == dense matmul of the
+   * pruned weight, bit for bit, for every activation (same fp32 pre-activation, same epilogue), and
+   * == the reference for NONE and RELU.
+   */
+  public static final long SP24_INTEGER_MAX_BIT_DIFFERENCES = 0;
 }

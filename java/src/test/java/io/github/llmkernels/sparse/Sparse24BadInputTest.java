@@ -219,18 +219,21 @@ class Sparse24BadInputTest {
     }
   }
 
+  /** Argument checks only: runs before the CUDA kernels are called (weights wrapped, not compressed). */
   @Tag("gpu")
   @Test
   void cudaRejectsF32AndMixedDevices() {
     TestBackends.assumeCuda();
-    try (Tensor wHost = Tensor.zeros(DType.F32, Device.CPU, 8, 32);
-        Tensor w = wHost.to(Device.cuda(0));
-        Sparse24Weight sw = Sparse24.compress(w);
-        Tensor x = Tensor.zeros(DType.F32, Device.cuda(0), 2, 32);
+    Device gpu = Device.cuda(0);
+    try (Sparse24Weight sw = Sparse24Weight.of(Tensor.zeros(DType.F32, gpu, 8, 16), Tensor.zeros(DType.U16, gpu, 8, 2));
+        Sparse24Weight swBf = Sparse24Weight.of(Tensor.zeros(DType.BF16, gpu, 8, 16),
+            Tensor.zeros(DType.U16, gpu, 8, 2));
+        Tensor w = Tensor.zeros(DType.F32, gpu, 8, 32);
+        Tensor x = Tensor.zeros(DType.F32, gpu, 2, 32);
         Tensor xHost = Tensor.zeros(DType.F32, Device.CPU, 2, 32);
-        Tensor wBf = Tensor.zeros(DType.BF16, Device.cuda(0), 8, 32);
-        Sparse24Weight swBf = Sparse24.compress(wBf);
-        Tensor xBfHost = Tensor.zeros(DType.BF16, Device.CPU, 2, 32)) {
+        Tensor xBfHost = Tensor.zeros(DType.BF16, Device.CPU, 2, 32);
+        Tensor xBf = Tensor.zeros(DType.BF16, gpu, 2, 32);
+        Tensor biasHost = Tensor.zeros(DType.BF16, Device.CPU, 8)) {
       assertMentions(message(IllegalArgumentException.class, () -> Sparse24.matmul(x, sw, null, Activation.NONE)),
           "F32", "CUDA", "F16 or BF16");
       assertMentions(message(IllegalArgumentException.class, () -> Sparse24.denseMatmul(x, w, null, Activation.NONE)),
@@ -239,8 +242,11 @@ class Sparse24BadInputTest {
           () -> Sparse24.matmul(xHost, sw, null, Activation.NONE)), "one device");
       assertMentions(message(IllegalArgumentException.class,
           () -> Sparse24.matmul(xBfHost, swBf, null, Activation.NONE)), "one device");
-      assertThrows(IllegalArgumentException.class,
-          () -> Sparse24.matmul(xBfHost, swBf, null, Activation.NONE, Exec.backend(Backend.NATIVE)));
+      assertMentions(message(IllegalArgumentException.class,
+          () -> Sparse24.matmul(xBf, swBf, biasHost, Activation.NONE)), "one device");
+      assertMentions(message(IllegalArgumentException.class,
+          () -> Sparse24.matmul(xBf, swBf, null, Activation.NONE, Exec.backend(Backend.NATIVE))), "host tensors");
+      assertThrows(IllegalArgumentException.class, () -> Sparse24.prune(w, Exec.backend(Backend.JAVA)));
     }
   }
 }

@@ -20,12 +20,10 @@ namespace {
 
 constexpr int kVecsPerPanel = static_cast<int>(kSp24Panel) / kLanes;
 
-/* All lanes = x, without the add of splat()'s vf{} + x (a broadcast per kept value is hot here). */
-inline vf broadcast(float x) {
-  vf r;
-  for (int l = 0; l < kLanes; ++l) r[l] = x;
-  return r;
-}
+/* All lanes = x as one vbroadcastss: x - (+0) folds away exactly (IEEE: x - 0 == x, even for -0),
+ * while splat()'s vf{} + x keeps a scalar add (+0 + -0 is +0) and a lane loop becomes masked
+ * inserts. A broadcast per kept value is on the hot path here. */
+inline vf broadcast(float x) { return x - vf{}; }
 
 template <int Dtype>
 inline float value_at(const void* vals, int64_t i) {

@@ -88,11 +88,12 @@ extern "C" int32_t llmk_sp24_matmul_cpu(const llmk_sp24_matmul_args* args) noexc
     const llmk_sp24_matmul_args& a = *args;
     if (a.n == 0 || a.m == 0) return LLMK_OK;
     if (a.k > 0) { if (int32_t rc = check_meta(a)) return rc; }
-    const int64_t panels = (a.n + kSp24Panel - 1) / kSp24Panel, eb = elem(a.dtype);
+    const int64_t width = a.n <= kSp24NarrowPanel ? kSp24NarrowPanel : kSp24Panel;  // X rows per panel
+    const int64_t panels = (a.n + width - 1) / width, eb = elem(a.dtype);
     std::vector<float>& ws = thread_workspace();
     // 16 floats of slack: the panels start on a 64-byte line, or every vector load would split
     // across two cache lines (and halve the loads the sparse loop is bound by)
-    if (static_cast<int64_t>(ws.size()) < panels * a.k * kSp24Panel + 16) ws.resize(static_cast<size_t>(panels * a.k * kSp24Panel + 16));
+    if (static_cast<int64_t>(ws.size()) < panels * a.k * width + 16) ws.resize(static_cast<size_t>(panels * a.k * width + 16));
     float* const xt_base = ws.data() + ((64 - reinterpret_cast<uintptr_t>(ws.data()) % 64) % 64) / sizeof(float);
     const int threads = omp_get_max_threads();
     const int64_t tile_floats = (kRowBlock * kSp24Panel + a.k + kRowBlock + 15) / 16 * 16;  // 64-byte multiples
@@ -104,11 +105,11 @@ extern "C" int32_t llmk_sp24_matmul_cpu(const llmk_sp24_matmul_args* args) noexc
       float* row = scratch + kRowBlock * kSp24Panel;  // one widened X row, then one Y line
 #pragma omp for schedule(static)
       for (int64_t p = 0; p < panels; ++p) {  // transpose X into panels (zero rows past N)
-        float* panel = xt_base + p * a.k * kSp24Panel;
-        for (int64_t c = 0; c < kSp24Panel; ++c) {
-          const int64_t n = p * kSp24Panel + c;
+        float* panel = xt_base + p * a.k * width;
+        for (int64_t c = 0; c < width; ++c) {
+          const int64_t n = p * width + c;
           const float* xr = n < a.n ? widen(reinterpret_cast<const char*>(a.x) + n * a.k * eb, a.dtype, a.k, row) : nullptr;
-          for (int64_t kk = 0; kk < a.k; ++kk) panel[kk * kSp24Panel + c] = xr ? xr[kk] : 0.0f;
+          for (int64_t kk = 0; kk < a.k; ++kk) panel[kk * width + c] = xr ? xr[kk] : 0.0f;
         }
       }
       const int64_t blocks = (a.m + kRowBlock - 1) / kRowBlock;
@@ -116,12 +117,12 @@ extern "C" int32_t llmk_sp24_matmul_cpu(const llmk_sp24_matmul_args* args) noexc
       for (int64_t t = 0; t < panels * blocks; ++t) {
         const int64_t p = t / blocks, m0 = (t % blocks) * kRowBlock;
         const int64_t rows = a.m - m0 < kRowBlock ? a.m - m0 : kRowBlock;
-        const int64_t n0 = p * kSp24Panel, cols = a.n - n0 < kSp24Panel ? a.n - n0 : kSp24Panel;
-        isa().sp24_panel_rows(xt_base + p * a.k * kSp24Panel,
+        const int64_t n0 = p * width, cols = a.n - n0 < width ? a.n - n0 : width;
+        isa().sp24_panel_rows(xt_base + p * a.k * width,
                               reinterpret_cast<const char*>(a.values) + m0 * (a.k / 2) * eb,
                               reinterpret_cast<const uint16_t*>(a.meta) + m0 * (a.k / 16), a.k, rows,
-                              static_cast<int32_t>(a.dtype), scratch);
-        write_tile(a, scratch, kSp24Panel, true, m0, rows, n0, cols, row);
+                              static_cast<int32_t>(a.dtype), width, scratch);
+        write_tile(a, scratch, width, true, m0, rows, n0, cols, row);
       }
     }
     return LLMK_OK;

@@ -43,7 +43,7 @@ struct CceTileRows {
   void row_neg_norms(const float* x, int64_t rows, int64_t d, float* out); \
   void small_logits(const float* q, int64_t rows, int64_t d, const float* k, int64_t cols, float* s, int64_t lds); \
   void sp24_panel_rows(const float* xt, const void* vals, const uint16_t* meta, int64_t k, int64_t rows, \
-                       int32_t dtype, float* acc);                          \
+                       int32_t dtype, int64_t width, float* acc);           \
   }                                                                  \
   }
 
@@ -89,14 +89,15 @@ struct IsaKernels {
   /* s[r, c] = q[r, :d] . k[c, :d] for r < rows <= kSmallLogitRows, c < cols (keys row-major, no
    * panel): the logit step of decode attention and few-query scoring. */
   void (*small_logits)(const float* q, int64_t rows, int64_t d, const float* k, int64_t cols, float* s, int64_t lds);
-  /* 2:4 GEMM (cpu/isa/sp24_isa.cpp): acc[r, 0:kSp24Panel] = sum over the kept positions of row r
-   * (values [rows, k/2] of dtype, meta [rows, k/16] as stored) of value * xt[k_kept][0:kSp24Panel],
-   * xt a transposed panel [k][kSp24Panel] of X. */
+  /* 2:4 GEMM (cpu/isa/sp24_isa.cpp): acc[r, 0:width] = sum over the kept positions of row r
+   * (values [rows, k/2] of dtype, meta [rows, k/16] as stored) of value * xt[k_kept][0:width], xt a
+   * transposed panel [k][width] of X; width kSp24Panel, or kSp24NarrowPanel for small N (decode). */
   void (*sp24_panel_rows)(const float* xt, const void* vals, const uint16_t* meta, int64_t k, int64_t rows,
-                          int32_t dtype, float* acc);
+                          int32_t dtype, int64_t width, float* acc);
 };
 /* 2:4 sparse GEMM: X rows per transposed panel (a multiple of every variant's vector width). */
 constexpr int64_t kSp24Panel = 128;
+constexpr int64_t kSp24NarrowPanel = 16;  // N <= 16: a panel of 128 would compute mostly padding
 /* Query rows up to which small_logits beats packing K for cce_logits. */
 constexpr int64_t kSmallLogitRows = 8;
 /* The variant in use (chosen at load time, changeable by llmk_cpu_set_variant). */

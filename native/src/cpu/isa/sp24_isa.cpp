@@ -18,8 +18,6 @@ namespace llmk {
 namespace LLMK_ISA_NS {
 namespace {
 
-constexpr int kVecsPerPanel = static_cast<int>(kSp24Panel) / kLanes;
-
 /* All lanes = x as one vbroadcastss: x - (+0) folds away exactly (IEEE: x - 0 == x, even for -0),
  * while splat()'s vf{} + x keeps a scalar add (+0 + -0 is +0) and a lane loop becomes masked
  * inserts. A broadcast per kept value is on the hot path here. */
@@ -36,22 +34,24 @@ inline float value_at(const void* vals, int64_t i) {
   }
 }
 
-/* R rows: acc[r] (kSp24Panel floats each) += sum over groups [g0, g1) of the row's kept values. */
-template <int R, int Dtype>
+/* R rows: acc[r] (Width floats each) += sum over groups [g0, g1) of the row's kept values; the
+ * panel has Width floats per k. */
+template <int R, int Width, int Dtype>
 inline void sp24_rows(const float* xt, const void* vals, const uint16_t* meta, int64_t k, int64_t g0, int64_t g1,
                       float* acc_out) {
+  constexpr int kVecsPerPanel = Width / kLanes;
   vf acc[R][kVecsPerPanel];
 #pragma GCC unroll 4
   for (int r = 0; r < R; ++r)
 #pragma GCC unroll 16
-    for (int c = 0; c < kVecsPerPanel; ++c) acc[r][c] = load(acc_out + r * kSp24Panel + c * kLanes);
+    for (int c = 0; c < kVecsPerPanel; ++c) acc[r][c] = load(acc_out + r * Width + c * kLanes);
   for (int64_t g = g0; g < g1; ++g) {
 #pragma GCC unroll 4
     for (int r = 0; r < R; ++r) {
       const uint32_t code = (static_cast<uint32_t>(meta[r * (k / 16) + (g >> 2)]) >> ((g & 3) * 4)) & 15u;
       const int64_t base = r * (k / 2) + 2 * g;
-      const float* row0 = xt + (4 * g + (code & 3u)) * kSp24Panel;
-      const float* row1 = xt + (4 * g + (code >> 2)) * kSp24Panel;
+      const float* row0 = xt + (4 * g + (code & 3u)) * Width;
+      const float* row1 = xt + (4 * g + (code >> 2)) * Width;
       const vf v0 = broadcast(value_at<Dtype>(vals, base)), v1 = broadcast(value_at<Dtype>(vals, base + 1));
 #pragma GCC unroll 16
       for (int c = 0; c < kVecsPerPanel; ++c) {  // two separate FMAs (a sum of products first costs an add)
@@ -63,35 +63,43 @@ inline void sp24_rows(const float* xt, const void* vals, const uint16_t* meta, i
 #pragma GCC unroll 4
   for (int r = 0; r < R; ++r)
 #pragma GCC unroll 16
-    for (int c = 0; c < kVecsPerPanel; ++c) store(acc_out + r * kSp24Panel + c * kLanes, acc[r][c]);
+    for (int c = 0; c < kVecsPerPanel; ++c) store(acc_out + r * Width + c * kLanes, acc[r][c]);
 }
 
 /* Groups per K-block: a block of the panel (kGroupBlock x 4 rows of kSp24Panel floats, 32 KB)
  * stays in L1 while every row of the task goes through it (from L2 the loads would bound the FMAs). */
 constexpr int64_t kGroupBlock = 16;
 
-template <int Dtype>
+template <int Width, int Dtype>
 void panel_rows(const float* xt, const void* vals, const uint16_t* meta, int64_t k, int64_t rows, float* acc) {
   const int64_t eb = Dtype == LLMK_F32 ? 4 : 2, groups = k / 4;
+  constexpr int kTile = Width >= 64 ? 3 : 8;  // accumulator rows: 24 vectors on AVX-512 either way
   const auto* v = static_cast<const unsigned char*>(vals);
-  std::memset(acc, 0, static_cast<size_t>(rows * kSp24Panel) * sizeof(float));
+  std::memset(acc, 0, static_cast<size_t>(rows * Width) * sizeof(float));
   for (int64_t g0 = 0; g0 < groups; g0 += kGroupBlock) {
     const int64_t g1 = g0 + kGroupBlock < groups ? g0 + kGroupBlock : groups;
     int64_t r = 0;
-    for (; r + 3 <= rows; r += 3)
-      sp24_rows<3, Dtype>(xt, v + r * (k / 2) * eb, meta + r * (k / 16), k, g0, g1, acc + r * kSp24Panel);
-    if (rows - r == 2) sp24_rows<2, Dtype>(xt, v + r * (k / 2) * eb, meta + r * (k / 16), k, g0, g1, acc + r * kSp24Panel);
-    if (rows - r == 1) sp24_rows<1, Dtype>(xt, v + r * (k / 2) * eb, meta + r * (k / 16), k, g0, g1, acc + r * kSp24Panel);
+    for (; r + kTile <= rows; r += kTile)
+      sp24_rows<kTile, Width, Dtype>(xt, v + r * (k / 2) * eb, meta + r * (k / 16), k, g0, g1, acc + r * Width);
+    for (; r < rows; ++r)
+      sp24_rows<1, Width, Dtype>(xt, v + r * (k / 2) * eb, meta + r * (k / 16), k, g0, g1, acc + r * Width);
   }
+}
+
+template <int Dtype>
+void panel_rows_any(const float* xt, const void* vals, const uint16_t* meta, int64_t k, int64_t rows, int64_t width,
+                    float* acc) {
+  if (width == kSp24Panel) panel_rows<static_cast<int>(kSp24Panel), Dtype>(xt, vals, meta, k, rows, acc);
+  else panel_rows<static_cast<int>(kSp24NarrowPanel), Dtype>(xt, vals, meta, k, rows, acc);
 }
 
 }  // namespace
 
 void sp24_panel_rows(const float* xt, const void* vals, const uint16_t* meta, int64_t k, int64_t rows, int32_t dtype,
-                     float* acc) {
-  if (dtype == LLMK_F32) panel_rows<LLMK_F32>(xt, vals, meta, k, rows, acc);
-  else if (dtype == LLMK_BF16) panel_rows<LLMK_BF16>(xt, vals, meta, k, rows, acc);
-  else panel_rows<LLMK_F16>(xt, vals, meta, k, rows, acc);
+                     int64_t width, float* acc) {
+  if (dtype == LLMK_F32) panel_rows_any<LLMK_F32>(xt, vals, meta, k, rows, width, acc);
+  else if (dtype == LLMK_BF16) panel_rows_any<LLMK_BF16>(xt, vals, meta, k, rows, width, acc);
+  else panel_rows_any<LLMK_F16>(xt, vals, meta, k, rows, width, acc);
 }
 
 }  // namespace LLMK_ISA_NS

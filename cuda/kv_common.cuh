@@ -68,6 +68,13 @@ class Scratch {
     LLMK_CUDA_TRY(cudaMallocAsync(&p_, bytes, st_));
     return LLMK_OK;
   }
+  /* A verdict of `slots` "lowest bad position" words, all set to "none" (~0) on the stream. */
+  int32_t alloc_verdict(size_t slots, unsigned long long** verdict) {
+    LLMK_TRY_STATUS(alloc(slots * sizeof(unsigned long long)));
+    *verdict = as<unsigned long long>();
+    LLMK_CUDA_TRY(cudaMemsetAsync(*verdict, 0xff, slots * sizeof(unsigned long long), st_));
+    return LLMK_OK;
+  }
   /* Frees now and reports a failure of the free (the destructor cannot). */
   int32_t release() {
     void* p = p_;

@@ -182,10 +182,8 @@ extern "C" int32_t llmk_kv_gather_varlen_cuda(int32_t device, const void* src, c
     LLMK_TRY_STATUS(guard.enter(device));
     cudaStream_t st = static_cast<cudaStream_t>(stream);
     llmk::kv::Scratch verdict_buf(st);
-    const size_t verdict_bytes = kGatherSlots * sizeof(unsigned long long);
-    LLMK_TRY_STATUS(verdict_buf.alloc(verdict_bytes));
-    auto* verdict = verdict_buf.as<unsigned long long>();
-    LLMK_CUDA_TRY(cudaMemsetAsync(verdict, 0xff, verdict_bytes, st));
+    unsigned long long* verdict = nullptr;
+    LLMK_TRY_STATUS(verdict_buf.alloc_verdict(kGatherSlots, &verdict));
     validate_cu<<<llmk::kv::grid_for(heads, kThreads), kThreads, 0, st>>>(cu, heads, max_keep, verdict);
     LLMK_CUDA_CHECK_LAUNCH("validate_cu");
     const int64_t items = heads * max_keep;
@@ -211,7 +209,7 @@ extern "C" int32_t llmk_kv_gather_varlen_cuda(int32_t device, const void* src, c
       LLMK_CUDA_CHECK_LAUNCH("gather_varlen_rows");
     }
     unsigned long long v[kGatherSlots];
-    LLMK_CUDA_TRY(cudaMemcpyAsync(v, verdict, verdict_bytes, cudaMemcpyDeviceToHost, st));
+    LLMK_CUDA_TRY(cudaMemcpyAsync(v, verdict, sizeof v, cudaMemcpyDeviceToHost, st));
     LLMK_CUDA_TRY(cudaStreamSynchronize(st));
     LLMK_TRY_STATUS(verdict_buf.release());
     if (v[kBadCu] != kClean) {
@@ -253,10 +251,8 @@ extern "C" int32_t llmk_kv_compact_inplace_cuda(int32_t device, void* cache, con
     LLMK_TRY_STATUS(guard.enter(device));
     cudaStream_t st = static_cast<cudaStream_t>(stream);
     llmk::kv::Scratch verdict_buf(st);
-    const size_t verdict_bytes = kCompactSlots * sizeof(unsigned long long);
-    LLMK_TRY_STATUS(verdict_buf.alloc(verdict_bytes));
-    auto* verdict = verdict_buf.as<unsigned long long>();
-    LLMK_CUDA_TRY(cudaMemsetAsync(verdict, 0xff, verdict_bytes, st));
+    unsigned long long* verdict = nullptr;
+    LLMK_TRY_STATUS(verdict_buf.alloc_verdict(kCompactSlots, &verdict));
     const int64_t limit = capacity < max_keep ? capacity : max_keep;
     validate_counts<<<llmk::kv::grid_for(heads, kThreads), kThreads, 0, st>>>(counts, heads, limit, verdict);
     LLMK_CUDA_CHECK_LAUNCH("validate_counts");
@@ -283,7 +279,7 @@ extern "C" int32_t llmk_kv_compact_inplace_cuda(int32_t device, void* cache, con
       LLMK_CUDA_CHECK_LAUNCH("fill_holes");
     }
     unsigned long long v[kCompactSlots];
-    LLMK_CUDA_TRY(cudaMemcpyAsync(v, verdict, verdict_bytes, cudaMemcpyDeviceToHost, st));
+    LLMK_CUDA_TRY(cudaMemcpyAsync(v, verdict, sizeof v, cudaMemcpyDeviceToHost, st));
     LLMK_CUDA_TRY(cudaStreamSynchronize(st));
     LLMK_TRY_STATUS(verdict_buf.release());
     if (v[kBadCount] != kClean) {

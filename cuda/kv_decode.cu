@@ -222,10 +222,8 @@ extern "C" int32_t llmk_kv_decode_attn_cuda(const llmk_kv_decode_args* args) noe
     cudaStream_t st = reinterpret_cast<cudaStream_t>(a.stream);
     const auto* cu = reinterpret_cast<const int64_t*>(a.cu);
     llmk::kv::Scratch verdict_buf(st);
-    const size_t verdict_bytes = kSlots * sizeof(unsigned long long);
-    LLMK_TRY_STATUS(verdict_buf.alloc(verdict_bytes));
-    auto* verdict = verdict_buf.as<unsigned long long>();
-    LLMK_CUDA_TRY(cudaMemsetAsync(verdict, 0xff, verdict_bytes, st));
+    unsigned long long* verdict = nullptr;
+    LLMK_TRY_STATUS(verdict_buf.alloc_verdict(kSlots, &verdict));
     validate_decode_cu<<<llmk::kv::grid_for(heads, 256), 256, 0, st>>>(cu, heads, a.k == 0 || a.v == 0, verdict);
     LLMK_CUDA_CHECK_LAUNCH("validate_decode_cu");
     int32_t rc;
@@ -238,7 +236,7 @@ extern "C" int32_t llmk_kv_decode_attn_cuda(const llmk_kv_decode_args* args) noe
     }
     if (rc != LLMK_OK) return rc;
     unsigned long long v[kSlots];
-    LLMK_CUDA_TRY(cudaMemcpyAsync(v, verdict, verdict_bytes, cudaMemcpyDeviceToHost, st));
+    LLMK_CUDA_TRY(cudaMemcpyAsync(v, verdict, sizeof v, cudaMemcpyDeviceToHost, st));
     LLMK_CUDA_TRY(cudaStreamSynchronize(st));
     LLMK_TRY_STATUS(verdict_buf.release());
     if (v[kBadCu] != kClean) {

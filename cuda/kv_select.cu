@@ -163,10 +163,8 @@ extern "C" int32_t llmk_kv_select_cuda(const llmk_kv_select_args* args) noexcept
     const int64_t hi = a.n < a.max_keep ? a.n : a.max_keep;
 
     llmk::kv::Scratch verdict_buf(st);
-    const size_t verdict_bytes = kSlots * sizeof(unsigned long long);
-    LLMK_TRY_STATUS(verdict_buf.alloc(verdict_bytes));
-    auto* verdict = verdict_buf.as<unsigned long long>();
-    LLMK_CUDA_TRY(cudaMemsetAsync(verdict, 0xff, verdict_bytes, st));
+    unsigned long long* verdict = nullptr;
+    LLMK_TRY_STATUS(verdict_buf.alloc_verdict(kSlots, &verdict));
     const int64_t checks = heads * a.n > heads ? heads * a.n : heads;
     validate_select<<<llmk::kv::grid_for(checks, kCheckThreads), kCheckThreads, 0, st>>>(scores, budgets, heads, a.n, lo,
                                                                                           hi, verdict);
@@ -178,7 +176,7 @@ extern "C" int32_t llmk_kv_select_cuda(const llmk_kv_select_args* args) noexcept
       LLMK_CUDA_CHECK_LAUNCH("select_topk");
     }
     unsigned long long v[kSlots];
-    LLMK_CUDA_TRY(cudaMemcpyAsync(v, verdict, verdict_bytes, cudaMemcpyDeviceToHost, st));
+    LLMK_CUDA_TRY(cudaMemcpyAsync(v, verdict, sizeof v, cudaMemcpyDeviceToHost, st));
     LLMK_CUDA_TRY(cudaStreamSynchronize(st));
     LLMK_TRY_STATUS(verdict_buf.release());
     if (v[kBadBudget] != kClean) {

@@ -7,6 +7,7 @@
  * sp24_panel_rows) and writes its Y tile with bias and activation.
  * Dense: tasks (block of 128 rows of W, chunk of N) pack the W block into the CCE logit panel and
  * run cce_logits over X rows (X widened once into the workspace when it is F16/BF16). */
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -49,20 +50,23 @@ float activate(float v, int64_t act) {
 
 int64_t elem(int64_t dtype) { return dtype == LLMK_F32 ? 4 : 2; }
 
-float bias_at(const llmk_sp24_matmul_args& a, int64_t m) {
-  if (a.bias == 0) return 0.0f;
-  float b;
-  widen(reinterpret_cast<const char*>(a.bias) + m * elem(a.dtype), a.dtype, 1, &b);
-  return a.dtype == LLMK_F32 ? reinterpret_cast<const float*>(a.bias)[m] : b;
+/* The bias as fp32 [M] (zeros without one), widened once per call rather than per output. */
+std::vector<float> bias_f32(const llmk_sp24_matmul_args& a) {
+  std::vector<float> b(static_cast<size_t>(a.m), 0.0f);
+  if (a.bias != 0) {
+    const float* f = widen(reinterpret_cast<const void*>(a.bias), a.dtype, a.m, b.data());
+    if (f != b.data()) std::copy(f, f + a.m, b.begin());
+  }
+  return b;
 }
 
 /* Writes tile[r][c] (row stride ld) as Y[n0 + c, m0 + r] for r < rows, c < cols. */
-void write_tile(const llmk_sp24_matmul_args& a, const float* tile, int64_t ld, bool tile_is_m_major, int64_t m0,
+void write_tile(const llmk_sp24_matmul_args& a, const float* bias, const float* tile, int64_t ld, bool tile_is_m_major, int64_t m0,
                 int64_t rows, int64_t n0, int64_t cols, float* line) {
   for (int64_t c = 0; c < cols; ++c) {
     for (int64_t r = 0; r < rows; ++r) {
       const float acc = tile_is_m_major ? tile[r * ld + c] : tile[c * ld + r];
-      line[r] = activate(acc + bias_at(a, m0 + r), a.activation);
+      line[r] = activate(acc + bias[m0 + r], a.activation);
     }
     narrow(line, a.dtype, rows, reinterpret_cast<char*>(a.y) + ((n0 + c) * a.m + m0) * elem(a.dtype));
   }
@@ -95,6 +99,7 @@ extern "C" int32_t llmk_sp24_matmul_cpu(const llmk_sp24_matmul_args* args) noexc
     // across two cache lines (and halve the loads the sparse loop is bound by)
     if (static_cast<int64_t>(ws.size()) < panels * a.k * width + 16) ws.resize(static_cast<size_t>(panels * a.k * width + 16));
     float* const xt_base = ws.data() + ((64 - reinterpret_cast<uintptr_t>(ws.data()) % 64) % 64) / sizeof(float);
+    const std::vector<float> bias = bias_f32(a);
     const int threads = omp_get_max_threads();
     const int64_t tile_floats = (kRowBlock * kSp24Panel + a.k + kRowBlock + 15) / 16 * 16;  // 64-byte multiples
     std::vector<float> tiles_raw(static_cast<size_t>(threads * tile_floats + 16));
@@ -122,7 +127,7 @@ extern "C" int32_t llmk_sp24_matmul_cpu(const llmk_sp24_matmul_args* args) noexc
                               reinterpret_cast<const char*>(a.values) + m0 * (a.k / 2) * eb,
                               reinterpret_cast<const uint16_t*>(a.meta) + m0 * (a.k / 16), a.k, rows,
                               static_cast<int32_t>(a.dtype), width, scratch);
-        write_tile(a, scratch, width, true, m0, rows, n0, cols, row);
+        write_tile(a, bias.data(), scratch, width, true, m0, rows, n0, cols, row);
       }
     }
     return LLMK_OK;
@@ -144,6 +149,7 @@ extern "C" int32_t llmk_dense_matmul_cpu(const llmk_sp24_matmul_args* args) noex
       for (int64_t n = 0; n < a.n; ++n) widen(reinterpret_cast<const char*>(a.x) + n * a.k * eb, a.dtype, a.k, ws.data() + n * a.k);
       x = ws.data();
     }
+    const std::vector<float> bias = bias_f32(a);
     const int threads = omp_get_max_threads();
     // per-thread buffers start on 64-byte lines (a multiple of 16 floats each): aligned panel loads
     const int64_t per_thread = (2 * kDenseRows * a.k + kDenseChunk * kDenseRows + kDenseRows + 15) / 16 * 16;
@@ -164,7 +170,7 @@ extern "C" int32_t llmk_dense_matmul_cpu(const llmk_sp24_matmul_args* args) noex
         const float* wf = widen(reinterpret_cast<const char*>(a.w) + m0 * a.k * eb, a.dtype, rows * a.k, wbuf);
         isa().cce_pack_panel(wf, rows, a.k, panel);
         isa().cce_logits(x + n0 * a.k, nrows, a.k, panel, rows, s, kDenseRows);
-        write_tile(a, s, kDenseRows, false, m0, rows, n0, nrows, line);
+        write_tile(a, bias.data(), s, kDenseRows, false, m0, rows, n0, nrows, line);
       }
     }
     return LLMK_OK;

@@ -161,6 +161,18 @@ int32_t check_layout_args(const llmk_layout_args* a, bool need_idx) {
   if (int32_t rc = require_non_null(reinterpret_cast<const void*>(a->partial_ptr), "partial_ptr")) return rc;
   if (int32_t rc = require_non_null(reinterpret_cast<const void*>(a->full_ptr), "full_ptr")) return rc;
   (void)need_idx; /* idx arrays may be null when their count is 0: the fill pass checks them */
+  if (a->selection != 0) {
+    /* the selection is read while ptr arrays are written: they must not share bytes */
+    const int64_t rows = a->layout_batch * a->layout_heads * ceil_div(a->seq_q, a->block_q);
+    int64_t sel_bytes = 0;
+    const int64_t dims[] = {rows, ceil_div(a->seq_k, a->block_k)};
+    if (int32_t rc = require_product(dims, 2, "selection bytes", &sel_bytes)) return rc;
+    const auto* sel = reinterpret_cast<const void*>(a->selection);
+    if (int32_t rc = require_disjoint(sel, sel_bytes, "selection", reinterpret_cast<const void*>(a->partial_ptr),
+                                      (rows + 1) * 8, "partial_ptr")) return rc;
+    if (int32_t rc = require_disjoint(sel, sel_bytes, "selection", reinterpret_cast<const void*>(a->full_ptr),
+                                      (rows + 1) * 8, "full_ptr")) return rc;
+  }
   return LLMK_OK;
 }
 

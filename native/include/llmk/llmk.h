@@ -287,6 +287,8 @@ typedef struct llmk_layout_args {
   int64_t partial_ptr, full_ptr; /* int64 [rows + 1]: written by count, read by fill */
   int64_t partial_idx, full_idx; /* int32 [nnz]: written by fill */
   int64_t device, stream; /* CUDA only */
+  int64_t selection;      /* U8 [layout_batch, layout_heads, nqb, nkb] or 0: only tiles with a non-zero
+                             byte are classified (EMPTY dropped), e.g. a prefill estimator's choice */
 } llmk_layout_args;
 
 /* Pass 1: classifies every tile and writes partial_ptr and full_ptr. */
@@ -336,6 +338,80 @@ LLMK_API int32_t llmk_attn_merge_cuda(int32_t device, const void* out_a, const f
                                       const void* out_b, const float* lse_b, void* out, float* lse,
                                       int64_t rows, int64_t d, int32_t dtype,
                                       void* stream) LLMK_NOEXCEPT;
+
+/* ---- dynamic sparse prefill estimators ------------------------------------------------------
+ *
+ * q [B, Hq, Sq, d], k [B, Hkv, Sk, d] (F32/F16/BF16, contiguous), 1 <= Sq <= Sk, bottom-right
+ * aligned (aligned query qa = q + Sk - Sq); query head h reads KV head h / (Hq / Hkv). score writes
+ * F32 per-head scores into `scores` (layout per method below); select reads only them and writes
+ * `selection` (every byte: 1 = compute the tile, 0 = skip; only causally reachable tiles, kb <=
+ * diag(qb) = (min((qb + 1) * block_q, Sq) - 1 + Sk - Sq) / block_k, are ever selected) and the
+ * head statistics. The layout is then built by llmk_layout_count/fill_* with that selection and
+ * the base mask causal() (llmk_layout_args.selection).
+ *
+ * Selections depend only on the F32 scores and are bit-identical on every backend (one code path,
+ * llmk/prefill_math.h): items are ordered by value descending, then index ascending, with NaN
+ * taken as -inf and -0 as +0; forced items come first and count in a budget; cumulative-mass
+ * rules keep the minimal prefix of (forced, then ordered others) whose sequential double sum
+ * reaches frac * total (total: double sum of all candidates in index order; total 0 keeps the
+ * forced items only). In mass sums a value that is not > 0 (negative, NaN) counts as 0.
+ *
+ * Scores per head (F32), by method (choices where the design text left the layout open):
+ *   VERTICAL_SLASH [2, Sk]: vert[j] = sum_r P[r, j], slash[s] = sum_r P[r, qa_r - s] over the last
+ *     last_q queries r (P the causal row softmax of scale * q . k). Columns are inflated to whole
+ *     key blocks (token-level columns are not implemented in this version); head_counts[4]
+ *     (columns) still reports the token column count |C| so a caller can show that measure.
+ *   BLOCK_TOPK [nqb, nkb]: scale * mean(q of block) . mean(k of block), -inf where unreachable.
+ *   FLEX [2 * Sk + nkb + nqb * nkb]: vert and slash divided by last_q; then the logits
+ *     qhat . kbar[kb] (qhat = mean of the last last_q scaled queries) over all nkb blocks; then
+ *     A[qb, kb] as row-softmax PROBABILITIES over the reachable blocks of row qb (0 where
+ *     unreachable). Pooled vertical / slash block masses are double sums in index order (slash
+ *     offsets binned by s / block_k) and are ordered as doubles. The short-prompt fallback
+ *     (Sq <= max(2 * block, min_budget_blocks * block)) selects every reachable tile, pattern
+ *     DENSE, divergence NaN.
+ *   XATTN [nqb, nkb]: antidiagonal block masses A[qb, kb] (row softmax of the stride-reshaped
+ *     logits, summed over the block's reshaped rows and columns).
+ * head_counts [B, Hq, 5] int64: pattern (llmk_prefill_pattern), verticals (VS |C|, FLEX vertical
+ * blocks), slashes (VS |D|, FLEX slash blocks), blocks (selected tiles), columns (VS |C|, else 0).
+ * Fields a method does not use are ignored (not checked). */
+enum llmk_prefill_method { LLMK_PREFILL_VERTICAL_SLASH = 0, LLMK_PREFILL_BLOCK_TOPK = 1,
+                           LLMK_PREFILL_FLEX = 2, LLMK_PREFILL_XATTN = 3 };
+enum llmk_prefill_pattern { LLMK_PREFILL_PAT_A_SHAPE = 0, LLMK_PREFILL_PAT_VERTICAL_SLASH = 1,
+  LLMK_PREFILL_PAT_BLOCK_TOPK = 2, LLMK_PREFILL_PAT_QUERY_AWARE = 3, LLMK_PREFILL_PAT_XATTN = 4,
+  LLMK_PREFILL_PAT_DENSE = 5 };
+#define LLMK_PREFILL_FORCE_DIAGONAL 2 /* BLOCK_TOPK: always keep diag(qb); no other flag bit is valid */
+
+typedef struct llmk_prefill_args {
+  int64_t struct_bytes;            /* sizeof(llmk_prefill_args) */
+  int64_t method;                  /* llmk_prefill_method */
+  int64_t batch, heads_q, heads_kv, seq_q, seq_k, head_dim;
+  int64_t dtype;                   /* of q and k */
+  double scale;                    /* > 0 (in [1e-30, 1e30]) */
+  int64_t block_q, block_k;        /* in [1, 2^20]; BLOCK_TOPK, FLEX, XATTN need block_q == block_k */
+  int64_t flags;                   /* LLMK_PREFILL_* bits */
+  int64_t last_q;                  /* VS, FLEX: 1 .. seq_q */
+  int64_t vertical_size, slash_size, forced_columns, forced_slashes; /* VS, resolved: forced <= size <= seq_k */
+  int64_t top_k;                   /* BLOCK_TOPK, >= 0 (larger than a row's reachable count keeps them all) */
+  double gamma, tau;               /* FLEX: (0, 1], [0, 1] */
+  int64_t min_budget_blocks, max_budget_blocks; /* FLEX: 0 <= min <= max <= nkb */
+  int64_t stride;                  /* XATTN: >= 1, divides block_q, divides seq_k - seq_q */
+  double threshold;                /* XATTN: (0, 1] */
+  int64_t q, k;                    /* inputs (score only) */
+  int64_t scores;                  /* F32 [B, Hq, per_head]: written by score, read by select */
+  int64_t selection;               /* out U8 [B, Hq, nqb, nkb] (select) */
+  int64_t head_counts;             /* out I64 [B, Hq, 5] (select) */
+  int64_t head_divergence;         /* out F32 [B, Hq] (FLEX d, NaN otherwise) or 0 (select) */
+  int64_t device, stream;          /* CUDA only */
+} llmk_prefill_args;
+
+/* per_head F32 count: VS 2*Sk; BLOCK_TOPK nqb*nkb; FLEX 2*Sk + nkb + nqb*nkb; XATTN nqb*nkb.
+ * Checks every argument except the addresses. */
+LLMK_API int32_t llmk_prefill_scores_size(const llmk_prefill_args* args, int64_t* per_head) LLMK_NOEXCEPT;
+LLMK_API int32_t llmk_prefill_score_cpu(const llmk_prefill_args* args) LLMK_NOEXCEPT;
+LLMK_API int32_t llmk_prefill_select_cpu(const llmk_prefill_args* args) LLMK_NOEXCEPT;
+/* Device addresses, asynchronous on args->stream (workspace is stream-ordered device memory). */
+LLMK_API int32_t llmk_prefill_score_cuda(const llmk_prefill_args* args) LLMK_NOEXCEPT;
+LLMK_API int32_t llmk_prefill_select_cuda(const llmk_prefill_args* args) LLMK_NOEXCEPT;
 
 
 /* ---- KV cache compaction -------------------------------------------------------------------

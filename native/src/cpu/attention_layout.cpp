@@ -1,6 +1,6 @@
-/* Block layout compilation on the CPU: every tile of every layout row is classified with the
- * shared conservative classifier (llmk/mask_math.h); count writes the CSR row pointers, fill the
- * ascending KV block lists. Rows are independent, so both passes run in parallel over rows and
+/* Block layout compilation on the CPU: every tile of every layout row (or, with a selection, every
+ * selected tile) is classified with the shared conservative classifier (llmk/mask_math.h); count
+ * writes the CSR row pointers, fill the ascending KV block lists. Rows are independent, so both passes run in parallel over rows and
  * are deterministic. */
 #include <cstdint>
 #include <string>
@@ -58,6 +58,19 @@ void classify_row(const llmk_layout_args& a, const LayoutGeometry& g, int64_t r,
   const MaskRow mr = mask_row(lb, lh, a.q_lens, a.k_lens, a.seq_q, a.seq_k);
   const int64_t q0 = qb * a.block_q;
   const int64_t q1 = q0 + a.block_q < a.seq_q ? q0 + a.block_q : a.seq_q;
+  if (a.selection != 0) {
+    /* only the selected tiles, each classified on its own (a selection is not monotone, so no
+     * span halving): O(nkb) bytes per row */
+    const uint8_t* sel = reinterpret_cast<const uint8_t*>(a.selection) + r * g.k_blocks;
+    for (int64_t kb = 0; kb < g.k_blocks; ++kb) {
+      if (sel[kb] == 0) continue;
+      const int64_t k0 = kb * a.block_k;
+      const int64_t k1 = k0 + a.block_k < a.seq_k ? k0 + a.block_k : a.seq_k;
+      const int cls = mask_tile_class(nodes, a.node_count, mr, q0, q1, k0, k1);
+      if (cls != LLMK_TILE_EMPTY) visit(kb, cls);
+    }
+    return;
+  }
   if (g.k_blocks > 0) visit_span(nodes, a.node_count, mr, a, q0, q1, 0, g.k_blocks, visit);
 }
 

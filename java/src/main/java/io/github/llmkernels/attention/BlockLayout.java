@@ -75,6 +75,12 @@ public final class BlockLayout implements AutoCloseable {
 
   private BlockLayout(MaskSpec mask, int batch, int heads, int seqQ, int seqK, int blockQ, int blockK, int[] qLens,
       int[] kLens, Device device, Backend backend) {
+    this(mask, batch, heads, seqQ, seqK, blockQ, blockK, qLens, kLens, device, backend,
+        qLens != null || kLens != null ? batch : mask.layoutBatch(batch), mask.layoutHeads(heads));
+  }
+
+  private BlockLayout(MaskSpec mask, int batch, int heads, int seqQ, int seqK, int blockQ, int blockK, int[] qLens,
+      int[] kLens, Device device, Backend backend, int layoutBatch, int layoutHeads) {
     this.mask = mask;
     this.batch = batch;
     this.heads = heads;
@@ -86,8 +92,8 @@ public final class BlockLayout implements AutoCloseable {
     this.kLens = kLens;
     this.device = device;
     this.backend = backend;
-    this.layoutBatch = qLens != null || kLens != null ? batch : mask.layoutBatch(batch);
-    this.layoutHeads = mask.layoutHeads(heads);
+    this.layoutBatch = layoutBatch;
+    this.layoutHeads = layoutHeads;
     this.numQBlocks = ceilDiv(seqQ, blockQ);
     this.numKBlocks = ceilDiv(seqK, blockK);
   }
@@ -166,6 +172,121 @@ public final class BlockLayout implements AutoCloseable {
     }
   }
 
+  // ---- from a block selection ---------------------------------------------------------------
+
+  /**
+   * The layout of the tiles where {@code blockMask != 0}, each classified against {@code base}
+   * (EMPTY dropped, PARTIAL tiles evaluate {@code base} only, FULL tiles nothing): a user- or
+   * estimator-supplied block mask, like FlashInfer's BSR. {@link #mask()} of the result is
+   * {@code base}. For per-head bitmaps this equals, tile for tile,
+   * {@code compile(base.and(MaskSpec.blocks(blockQ, blockK, bitmaps)))}.
+   *
+   * <p>Layout batch / heads: those of blockMask, or B / Hq where the base mask needs them (a
+   * broadcast blockMask is then repeated). JAVA evaluates the selection on the host; NATIVE and
+   * CUDA pass it to llmk_layout_count / fill.
+   *
+   * @param base the mask every selected tile is classified against (e.g. causal); no varlen
+   * @param blockMask U8 [1 or B, 1 or Hq, ceil(seqQ / blockQ), ceil(seqK / blockK)], contiguous,
+   *     on {@code device}
+   * @param device where the layout lives
+   * @param exec backend (AUTO, JAVA, NATIVE on the host; AUTO or CUDA on a device) and stream
+   */
+  public static BlockLayout fromBlockMask(MaskSpec base, int batch, int heads, int seqQ, int seqK, int blockQ,
+      int blockK, Tensor blockMask, Device device, Exec exec) {
+    String op = "BlockLayout.fromBlockMask";
+    if (base == null || blockMask == null || device == null || exec == null) {
+      throw new IllegalArgumentException(op + ": " + (base == null ? "base" : blockMask == null ? "blockMask"
+          : device == null ? "device" : "exec") + " must not be null");
+    }
+    if (batch < 1 || heads < 1) {
+      throw new IllegalArgumentException(op + ": batch and heads must be >= 1; got batch = " + batch + ", heads = "
+          + heads);
+    }
+    if (seqQ < 0 || seqK < 0) {
+      throw new IllegalArgumentException(op + ": seqQ and seqK must be >= 0; got " + seqQ + ", " + seqK);
+    }
+    if (blockQ < 1 || blockK < 1) {
+      throw new IllegalArgumentException(op + ": blockQ and blockK must be >= 1; got " + blockQ + ", " + blockK);
+    }
+    base.validate(batch, heads, seqQ, seqK);
+    blockMask.requireOpen("blockMask");
+    if (blockMask.dtype() != DType.U8) {
+      throw new IllegalArgumentException(op + ": blockMask must have dtype U8; got " + blockMask.dtype());
+    }
+    long qBlocks = (seqQ + (long) blockQ - 1) / blockQ;
+    long kBlocks = (seqK + (long) blockK - 1) / blockK;
+    long[] shape = blockMask.shape();
+    if (shape.length != 4 || (shape[0] != 1 && shape[0] != batch) || (shape[1] != 1 && shape[1] != heads)
+        || shape[2] != qBlocks || shape[3] != kBlocks) {
+      throw new IllegalArgumentException(op + ": blockMask must have shape [1 or B = " + batch + ", 1 or Hq = "
+          + heads + ", " + qBlocks + ", " + kBlocks + "] (query blocks x key blocks); got "
+          + io.github.llmkernels.tensor.Shapes.format(shape));
+    }
+    blockMask.requireContiguous("blockMask");
+    if (!blockMask.device().equals(device)) {
+      throw new IllegalArgumentException(op + ": blockMask is on " + blockMask.device() + " but the layout is for "
+          + device);
+    }
+    int lb = Math.max((int) shape[0], base.layoutBatch(batch));
+    int lh = Math.max((int) shape[1], base.layoutHeads(heads));
+    double tiles = (double) lb * lh * qBlocks * kBlocks;
+    if (tiles > Integer.MAX_VALUE - 8) {
+      throw new IllegalArgumentException(op + ": layout batch x layout heads x query blocks x key blocks = "
+          + String.format("%.0f", tiles) + " tiles; at most 2^31 - 9 are supported (use larger blocks)");
+    }
+    Backend backend = selectBackend(device, exec);
+    BlockLayout layout = new BlockLayout(base, batch, heads, seqQ, seqK, blockQ, blockK, null, null, device, backend,
+        lb, lh);
+    boolean broadcast = lb != shape[0] || lh != shape[1];
+    try {
+      if (backend == Backend.JAVA || broadcast) {
+        byte[] bits = expand(blockMask, lb, lh, (int) qBlocks * (int) kBlocks);
+        if (backend == Backend.JAVA) {
+          layout.buildJava(bits);
+        } else {
+          try (Tensor host = Tensor.of(bits, DType.U8, lb, lh, qBlocks, kBlocks)) {
+            if (device.isCuda()) {
+              try (Tensor sel = host.to(device)) {
+                layout.buildNative(exec.stream(), sel);
+              }
+            } else {
+              layout.buildNative(exec.stream(), host);
+            }
+          }
+        }
+      } else {
+        layout.buildNative(exec.stream(), blockMask);
+      }
+      return layout;
+    } catch (RuntimeException e) {
+      layout.close();
+      throw e;
+    }
+  }
+
+  /** The host bytes of mask [mb, mh, tiles] repeated to [lb, lh, tiles] along broadcast dimensions. */
+  private static byte[] expand(Tensor mask, int lb, int lh, int tiles) {
+    int mb = (int) mask.shape(0);
+    int mh = (int) mask.shape(1);
+    byte[] src = new byte[(int) mask.numel()];
+    try (Tensor h = mask.to(Device.CPU)) {
+      for (int i = 0; i < src.length; i++) {
+        src[i] = (byte) h.getBits(i);
+      }
+    }
+    if (mb == lb && mh == lh) {
+      return src;
+    }
+    byte[] out = new byte[lb * lh * tiles];
+    for (int b = 0; b < lb; b++) {
+      for (int h = 0; h < lh; h++) {
+        int from = ((mb == 1 ? 0 : b) * mh + (mh == 1 ? 0 : h)) * tiles;
+        System.arraycopy(src, from, out, (b * lh + h) * tiles, tiles);
+      }
+    }
+    return out;
+  }
+
   private static int[] checkLengths(String name, int[] lens, int batch, int seq, String seqName) {
     if (lens == null) {
       return null;
@@ -237,6 +358,11 @@ public final class BlockLayout implements AutoCloseable {
   }
 
   private void buildJava() {
+    buildJava(null);
+  }
+
+  /** selection: null, or U8 [layoutBatch, layoutHeads, numQBlocks, numKBlocks] (0 = tile skipped). */
+  private void buildJava(byte[] selection) {
     if (NativeApi.isLoaded()) {
       encodeCommon(); // so that a NATIVE attention call can use this layout too
     }
@@ -255,6 +381,9 @@ public final class BlockLayout implements AutoCloseable {
           int r = (lb * layoutHeads + lh) * numQBlocks + qb;
           long q0 = (long) qb * blockQ;
           for (int kb = 0; kb < numKBlocks; kb++) {
+            if (selection != null && selection[r * numKBlocks + kb] == 0) {
+              continue;
+            }
             long k0 = (long) kb * blockK;
             TileClass c = mask.classify(lb, lh, q0, Math.min(q0 + blockQ, seqQ), k0, Math.min(k0 + blockK, seqK),
                 ql, kl);
@@ -292,6 +421,11 @@ public final class BlockLayout implements AutoCloseable {
   }
 
   private void buildNative(CudaStream stream) {
+    buildNative(stream, null);
+  }
+
+  /** selection: null, or U8 [layoutBatch, layoutHeads, numQBlocks, numKBlocks] on the layout's device. */
+  private void buildNative(CudaStream stream, Tensor selection) {
     boolean cuda = backend == Backend.CUDA;
     encodeCommon();
     int rows = rows();
@@ -305,7 +439,8 @@ public final class BlockLayout implements AutoCloseable {
         .set(LayoutArgs.NODES, encoded.nodesAddress()).set(LayoutArgs.NODE_COUNT, encoded.nodeCount())
         .set(LayoutArgs.Q_LENS, qLensTensor == null ? 0 : qLensTensor.address())
         .set(LayoutArgs.K_LENS, kLensTensor == null ? 0 : kLensTensor.address())
-        .set(LayoutArgs.PARTIAL_PTR, partialPtr.address()).set(LayoutArgs.FULL_PTR, fullPtr.address());
+        .set(LayoutArgs.PARTIAL_PTR, partialPtr.address()).set(LayoutArgs.FULL_PTR, fullPtr.address())
+        .set(LayoutArgs.SELECTION, selection == null ? 0 : selection.address());
     if (cuda) {
       a.set(LayoutArgs.DEVICE, device.index()).set(LayoutArgs.STREAM, streamHandle);
     }
@@ -325,6 +460,7 @@ public final class BlockLayout implements AutoCloseable {
       }
     } finally {
       Reference.reachabilityFence(this);
+      Reference.reachabilityFence(selection);
     }
   }
 

@@ -19,7 +19,9 @@ public final class LayoutArgs extends ArgStruct<LayoutArgs> {
   public static final int FULL_IDX = 15;
   public static final int DEVICE = 16;
   public static final int STREAM = 17;
-  private static final int FIELDS = 18;
+  /** U8 [layout_batch, layout_heads, nqb, nkb] tile selection, or 0 (every tile is classified). */
+  public static final int SELECTION = 18;
+  private static final int FIELDS = 19;
 
   public LayoutArgs() {
     super(FIELDS);

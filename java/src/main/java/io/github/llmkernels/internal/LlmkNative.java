@@ -223,6 +223,18 @@ final class LlmkNative {
       long rowBytes,
       @Cast("void*") long stream);
 
+  // Dynamic sparse prefill (llmk_prefill_args: a struct of 8-byte fields, see ArgStruct).
+  static native int llmk_prefill_scores_size(
+      @Cast("const llmk_prefill_args*") long[] args, @Cast("int64_t*") long[] perHead);
+
+  static native int llmk_prefill_score_cpu(@Cast("const llmk_prefill_args*") long[] args);
+
+  static native int llmk_prefill_select_cpu(@Cast("const llmk_prefill_args*") long[] args);
+
+  static native int llmk_prefill_score_cuda(@Cast("const llmk_prefill_args*") long[] args);
+
+  static native int llmk_prefill_select_cuda(@Cast("const llmk_prefill_args*") long[] args);
+
   // 2:4 sparse (llmk_sp24_matmul_args: a struct of 8-byte fields, see ArgStruct).
   static native int llmk_sp24_prune_cpu(@Cast("const void*") long w, @Cast("const float*") long colScale,
       @Cast("void*") long out, long m, long k, int dtype);

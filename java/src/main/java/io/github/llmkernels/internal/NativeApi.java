@@ -331,6 +331,29 @@ public final class NativeApi {
         : LlmkNative.llmk_attn_merge_cuda(device, outA, lseA, outB, lseB, out, lse, rows, d, dtype, stream));
   }
 
+  // ---- dynamic sparse prefill estimators -----------------------------------------------------
+
+  /** F32 scores per (batch, query head) the method writes (llmk_prefill_scores_size). */
+  public static long prefillScoresSize(PrefillArgs args) {
+    ensureLoaded();
+    long[] out = new long[1];
+    check(LlmkNative.llmk_prefill_scores_size(args.words(), out));
+    return out[0];
+  }
+
+  /** Per-head estimator scores (llmk_prefill_score_*) on the CPU or a CUDA device. */
+  public static void prefillScore(PrefillArgs args, boolean cuda) {
+    ensureLoaded();
+    check(cuda ? LlmkNative.llmk_prefill_score_cuda(args.words()) : LlmkNative.llmk_prefill_score_cpu(args.words()));
+  }
+
+  /** Tile selection and head statistics from the scores (llmk_prefill_select_*). */
+  public static void prefillSelect(PrefillArgs args, boolean cuda) {
+    ensureLoaded();
+    check(cuda ? LlmkNative.llmk_prefill_select_cuda(args.words())
+        : LlmkNative.llmk_prefill_select_cpu(args.words()));
+  }
+
   // ---- KV cache compaction -------------------------------------------------------------------
 
   /** Scores cached tokens (llmk_kv_score_*) on the CPU or a CUDA device. */

@@ -176,4 +176,33 @@ public final class Tolerances {
    * == the reference for NONE and RELU.
    */
   public static final long SP24_INTEGER_MAX_BIT_DIFFERENCES = 0;
+
+  // ---- dynamic sparse prefill estimators -----------------------------------------------------
+  // SparsePrefillRef scores in double from the same rounded inputs and rounds to F32 once; the
+  // kernels compute in fp32 (probabilities <= 1, block sums of <= a few hundred of them, pooled
+  // dot products of d terms). Selections depend only on the F32 scores: exact on every backend.
+
+  /** Scores: |x - ref| <= PREFILL_SCORE_ATOL + PREFILL_SCORE_RTOL * |ref|; -inf entries exactly. */
+  public static final double PREFILL_SCORE_RTOL = 1e-4;
+  public static final double PREFILL_SCORE_ATOL = 1e-6;
+
+  /** Selections, head counts and layouts from identical F32 scores: bit for bit. */
+  public static final long PREFILL_SELECTION_MAX_DIFFERENCES = 0;
+
+  /**
+   * FlexPrefill divergence from identical scores: both sides sum in the same order in double, but
+   * exp/log come from two math libraries (1 ulp apart at most), so the F32 result may differ by
+   * one rounding step.
+   */
+  public static final double PREFILL_DIVERGENCE_ATOL = 1e-6;
+
+  /** Hand-built cases (uniform or one-hot attention): reference scores against the closed form. */
+  public static final double PREFILL_CLOSED_FORM_ATOL = 1e-5;
+
+  /**
+   * End to end (each backend scores its own way): share of (batch, head) layouts that must equal
+   * the reference's on random N(0, 1) inputs, where near-ties between scores are common; every
+   * differing head must still select exactly what the reference selects from that backend's scores.
+   */
+  public static final double PREFILL_END_TO_END_MIN_MATCH = 0.5;
 }

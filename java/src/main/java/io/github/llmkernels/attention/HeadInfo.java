@@ -1,0 +1,18 @@
+package io.github.llmkernels.attention;
+
+/**
+ * What an estimator chose for one (batch, query head).
+ *
+ * @param batch b
+ * @param head query head h
+ * @param pattern the chosen pattern
+ * @param verticals kept vertical columns (vertical-slash: |C| tokens) or vertical blocks (FlexPrefill: nV); 0 otherwise
+ * @param slashes kept slash diagonals (vertical-slash: |D| offsets) or slash blocks (FlexPrefill: nS); 0 otherwise
+ * @param blocks selected tiles of this head (before dropping none: every selected tile is reachable)
+ * @param columns token-level column count |C| of vertical-slash (what a token column list would
+ *     compute; this version inflates columns to whole key blocks), 0 for the other methods
+ * @param divergence FlexPrefill's sqrt(Jensen-Shannon divergence), NaN for the other methods and
+ *     for FlexPrefill's dense fallback
+ */
+public record HeadInfo(int batch, int head, HeadPattern pattern, long verticals, long slashes, long blocks,
+    long columns, double divergence) {}

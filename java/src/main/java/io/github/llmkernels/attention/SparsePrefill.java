@@ -1,0 +1,170 @@
+package io.github.llmkernels.attention;
+
+import io.github.llmkernels.internal.Dispatch;
+import io.github.llmkernels.internal.Operand;
+import io.github.llmkernels.internal.PrefillArgs;
+import io.github.llmkernels.runtime.Backend;
+import io.github.llmkernels.runtime.Exec;
+import io.github.llmkernels.tensor.DType;
+import io.github.llmkernels.tensor.Device;
+import io.github.llmkernels.tensor.Tensor;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Dynamic sparse prefill: estimators that look at a prompt's queries and keys and choose, per
+ * (batch, query head), which tiles of causal attention to compute, without materialising
+ * Sq x Sk. MInference vertical-slash ({@link VerticalSlashOptions}), A-shape
+ * ({@link AShapeOptions}) and block top-k ({@link BlockTopKOptions}), FlexPrefill
+ * ({@link FlexPrefillOptions}) and XAttention ({@link XAttentionOptions}).
+ *
+ * <pre>{@code
+ * try (PrefillEstimate e = SparsePrefill.estimate(q, k, FlexPrefillOptions.defaults());
+ *      AttentionOutput o = SparseAttention.forward(q, k, v, e.layout(), AttentionOptions.defaults())) {
+ *   // e.density(), e.head(0, h).pattern(), o.out() ...
+ * }
+ * }</pre>
+ *
+ * <p>Inputs: q [B, Hq, Sq, d], k [B, Hkv, Sk, d] (v is not read), contiguous, one dtype among
+ * F32, F16 and BF16, one device; Hkv divides Hq (query head h reads KV head
+ * {@code h / (Hq / Hkv)}); 1 <= Sq <= Sk, bottom-right aligned as {@link MaskSpec#causal()}
+ * (the queries are the last Sq positions). Varlen is not supported. The layout has base mask
+ * causal: selected tiles crossing the diagonal are PARTIAL, those below it FULL.
+ *
+ * <p>Backends: JAVA ({@link SparsePrefillRef}), NATIVE and CUDA (llmk_prefill_score then
+ * llmk_prefill_select, then the layout from the selection). Given the same F32 scores every
+ * backend selects the same tiles; scores themselves differ by floating-point rounding. A-shape
+ * compiles its mask on every backend. Bad arguments throw {@link IllegalArgumentException}
+ * naming the method, the parameter, the rule and the value; a closed tensor throws
+ * {@link IllegalStateException}.
+ */
+public final class SparsePrefill {
+  private static final String OP = "SparsePrefill.estimate";
+
+  private SparsePrefill() {}
+
+  /** Estimate with default execution (backend from the tensors' device). */
+  public static PrefillEstimate estimate(Tensor q, Tensor k, PrefillOptions options) {
+    return estimate(q, k, options, Exec.DEFAULT);
+  }
+
+  /** Estimate the layout of q and k with the given options, backend and stream. */
+  public static PrefillEstimate estimate(Tensor q, Tensor k, PrefillOptions options, Exec exec) {
+    return estimate(q, k, options, exec, 0);
+  }
+
+  /**
+   * Estimate, attend over the estimated layout, close the estimate. The estimator scale is the
+   * options' scale, or the attention scale when the options leave it at 0.
+   */
+  public static AttentionOutput forward(Tensor q, Tensor k, Tensor v, PrefillOptions prefill,
+      AttentionOptions attention, Exec exec) {
+    if (q == null || attention == null) {
+      throw new IllegalArgumentException("SparsePrefill.forward: " + (q == null ? "q" : "attention")
+          + " must not be null");
+    }
+    q.requireOpen("q");
+    double scale = q.rank() == 4 ? attention.resolvedScale(q.shape(3)) : 0;
+    try (PrefillEstimate e = estimate(q, k, prefill, exec, scale)) {
+      return SparseAttention.forward(q, k, v, e.layout(), attention, exec);
+    }
+  }
+
+  static PrefillEstimate estimate(Tensor q, Tensor k, PrefillOptions options, Exec exec, double scaleOverride) {
+    if (exec == null) {
+      throw new IllegalArgumentException(OP + ": exec must not be null");
+    }
+    PrefillParams p = PrefillParams.resolve(OP, q, k, options, scaleOverride);
+    Operand[] operands = {Operand.of("q", q), Operand.of("k", k)};
+    Backend backend = Dispatch.select(OP + " (" + options.method() + ")", exec, operands);
+    Exec layoutExec = new Exec(backend == Backend.CUDA ? Backend.AUTO : backend, exec.stream());
+    long t0 = System.nanoTime();
+    BlockLayout layout = null;
+    try {
+      long[] counts;
+      float[] divergence;
+      if (options instanceof AShapeOptions a) {
+        layout = BlockLayout.compile(a.mask(), p.batch(), p.headsQ(), p.seqQ(), p.seqK(), a.block(), a.block(), null,
+            null, q.device(), layoutExec);
+        counts = new long[p.batch() * p.headsQ() * PrefillArgs.HEAD_COUNT_FIELDS];
+        long[] tiles = SparsePrefillRef.headTiles(layout);
+        for (int i = 0; i < tiles.length; i++) {
+          counts[i * PrefillArgs.HEAD_COUNT_FIELDS] = HeadPattern.A_SHAPE.code();
+          counts[i * PrefillArgs.HEAD_COUNT_FIELDS + 3] = tiles[i];
+        }
+        divergence = null;
+      } else if (backend == Backend.JAVA) {
+        float[] scores = SparsePrefillRef.score(p, q.toFloatArray(), k.toFloatArray());
+        SparsePrefillRef.Selection s = SparsePrefillRef.select(p, scores);
+        try (Tensor bm = Tensor.of(s.selection(), DType.U8, p.batch(), p.headsQ(), p.numQBlocks(), p.numKBlocks())) {
+          layout = BlockLayout.fromBlockMask(MaskSpec.causal(), p.batch(), p.headsQ(), p.seqQ(), p.seqK(), p.blockQ(),
+              p.blockK(), bm, Device.CPU, layoutExec);
+        }
+        counts = s.headCounts();
+        divergence = s.divergence();
+      } else {
+        try (Tensor scores = PrefillKernels.score(p, q, k, backend, exec);
+            PrefillKernels.NativeSelection s = PrefillKernels.select(p, scores, backend, exec)) {
+          layout = BlockLayout.fromBlockMask(MaskSpec.causal(), p.batch(), p.headsQ(), p.seqQ(), p.seqK(), p.blockQ(),
+              p.blockK(), s.selection(), q.device(), layoutExec);
+          counts = longs(s.headCounts());
+          divergence = s.divergence().toFloatArray();
+        }
+      }
+      long nanos = System.nanoTime() - t0;
+      return new PrefillEstimate(options, layout, heads(p, counts, divergence), density(layout), nanos);
+    } catch (RuntimeException e) {
+      if (layout != null) {
+        layout.close();
+      }
+      throw e;
+    } finally {
+      Dispatch.keepAlive(operands);
+    }
+  }
+
+  private static long[] longs(Tensor t) {
+    try (Tensor h = t.to(Device.CPU)) {
+      long[] out = new long[(int) h.numel()];
+      for (int i = 0; i < out.length; i++) {
+        out[i] = h.getLong(i);
+      }
+      return out;
+    }
+  }
+
+  private static List<HeadInfo> heads(PrefillParams p, long[] counts, float[] divergence) {
+    List<HeadInfo> out = new ArrayList<>(p.batch() * p.headsQ());
+    int f = PrefillArgs.HEAD_COUNT_FIELDS;
+    for (int b = 0; b < p.batch(); b++) {
+      for (int h = 0; h < p.headsQ(); h++) {
+        int i = b * p.headsQ() + h;
+        double div = divergence == null || p.method() != PrefillMethod.FLEX_PREFILL ? Double.NaN : divergence[i];
+        out.add(new HeadInfo(b, h, HeadPattern.of(counts[i * f]), counts[i * f + 1], counts[i * f + 2],
+            counts[i * f + 3], counts[i * f + 4], div));
+      }
+    }
+    return out;
+  }
+
+  /** Pairs in listed tiles (clipped to the sequence) over B x Hq x Sq x Sk. */
+  static double density(BlockLayout layout) {
+    BlockCsr csr = layout.toCsr();
+    double pairs = 0;
+    int rows = layout.rows();
+    int nqb = layout.numQBlocks();
+    for (int r = 0; r < rows; r++) {
+      int qb = r % nqb;
+      long qRows = Math.min((long) (qb + 1) * layout.blockQ(), layout.seqQ()) - (long) qb * layout.blockQ();
+      long cols = 0;
+      for (long e = csr.indptr()[r]; e < csr.indptr()[r + 1]; e++) {
+        int kb = csr.indices()[(int) e];
+        cols += Math.min((long) (kb + 1) * layout.blockK(), layout.seqK()) - (long) kb * layout.blockK();
+      }
+      pairs += (double) qRows * cols;
+    }
+    double serves = (double) layout.batch() / layout.layoutBatch() * layout.heads() / layout.layoutHeads();
+    double all = (double) layout.batch() * layout.heads() * layout.seqQ() * layout.seqK();
+    return all == 0 ? 0 : pairs * serves / all;
+  }
+}

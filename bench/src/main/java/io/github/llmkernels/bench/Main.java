@@ -11,6 +11,8 @@ import java.util.Arrays;
  *                                               each kernel on realistic shapes, every backend
  *   java -jar llm-kernels-bench.jar gpubench          GPU timings (CUDA events) beside their baselines
  *   java -jar llm-kernels-bench.jar kvquality [N]     attention error after KV compaction, per scorer and budget
+ *   java -jar llm-kernels-bench.jar prefillquality [--seq 4096,8192] [--svg prefill.svg] ...
+ *                                               dynamic sparse prefill: density, recall, error, speedup
  *   java -jar llm-kernels-bench.jar jmh [JMH args]    the JMH benchmarks (e.g. jmh GatherBench)
  * </pre>
  */
@@ -29,9 +31,10 @@ public final class Main {
       }
       case "gpubench" -> GpuBench.run(System.out);
       case "kvquality" -> KvQuality.run(System.out, rest.length > 0 ? Integer.parseInt(rest[0]) : 4096);
+      case "prefillquality" -> PrefillQuality.run(System.out, rest);
       case "jmh" -> org.openjdk.jmh.Main.main(rest);
       default -> {
-        System.err.println("usage: llm-kernels-bench (info | demo [--seq N] [--tokens N] [--attention-seq N] | gpubench | kvquality [N] | jmh [JMH options])");
+        System.err.println("usage: llm-kernels-bench (info | demo [--seq N] [--tokens N] [--attention-seq N] | gpubench | kvquality [N] | prefillquality [--seq N,..] [--svg F] | jmh [JMH options])");
         System.exit(2);
       }
     }

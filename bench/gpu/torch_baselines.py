@@ -15,6 +15,9 @@ Median and minimum of per-call CUDA-event timings over 10 calls after 3 warm-ups
 torch.cuda.max_memory_allocated during one call minus the memory allocated before it (inputs
 excluded; logits, autograd buffers and gradients included).
 
+2:4 (sp24): Y = X W^T in BF16 with W magnitude-pruned to 2:4, cuBLAS dense F.linear against
+torch.sparse.to_sparse_semi_structured, the shapes of GpuSparse24Bench (see sp24()).
+
 Prints tables; exits 0 with a note when torch or a GPU is missing, and prints a line instead of
 crashing when torch.compile or a shape fails (no triton, out of memory).
 """
@@ -33,16 +36,18 @@ CCE_WARMUP, CCE_ITERS = 3, 10
 CCE_SHAPES = [(8192, 2304, 256000), (4096, 512, 32000)]
 
 
-def time_ms(fn):
-    for _ in range(WARMUP):
+def time_ms(fn, warmup=None, iters=None):
+    warmup = WARMUP if warmup is None else warmup
+    iters = ITERS if iters is None else iters
+    for _ in range(warmup):
         fn()
     start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
     start.record()
-    for _ in range(ITERS):
+    for _ in range(iters):
         fn()
     end.record()
     torch.cuda.synchronize()
-    return start.elapsed_time(end) / ITERS
+    return start.elapsed_time(end) / iters
 
 
 def gather_rows():
@@ -236,11 +241,48 @@ def attention():
         torch.cuda.empty_cache()
 
 
+SP24_SHAPES = [(8192, 8192, 8192), (1, 4096, 4096), (16, 4096, 4096), (4096, 4096, 4096),
+               (1, 14336, 4096), (16, 14336, 4096), (4096, 14336, 4096)]
+
+
+def prune_24(w):
+    """Magnitude 2:4 along K: keep the two largest |w| of each group of 4 (as the library's prune)."""
+    m, k = w.shape
+    groups = w.reshape(m, k // 4, 4)
+    keep = groups.abs().float().topk(2, dim=-1).indices
+    mask = torch.zeros_like(groups, dtype=torch.bool).scatter_(-1, keep, True)
+    return (groups * mask).reshape(m, k)
+
+
+def sp24():
+    """Y = X W^T in BF16 with W 2:4: cuBLAS dense (F.linear) against torch.sparse
+    to_sparse_semi_structured (CUTLASS by default), the shapes of GpuSparse24Bench; CUDA events,
+    mean of 20 calls after 3. The semi-structured path needs N a multiple of 8 rows on some
+    versions: a failure prints a line."""
+    from torch.sparse import to_sparse_semi_structured
+    print(f"{'2:4 matmul BF16 (N x M x K)':40} {'dense ms':>10} {'semi ms':>10} {'speedup':>8} {'semi TFLOP/s':>12}")
+    for n, m, k in SP24_SHAPES:
+        w = prune_24(torch.randn(m, k, device="cuda", dtype=torch.bfloat16))
+        x = torch.randn(n, k, device="cuda", dtype=torch.bfloat16)
+        dense_ms = time_ms(lambda: torch.nn.functional.linear(x, w), 3, 20)
+        try:
+            ws = to_sparse_semi_structured(w)
+            semi_ms = time_ms(lambda: torch.nn.functional.linear(x, ws), 3, 20)
+            print(f"{f'{n} x {m} x {k}':40} {dense_ms:10.4f} {semi_ms:10.4f} {dense_ms / semi_ms:7.2f}x "
+                  f"{2.0 * n * m * k / semi_ms / 1e9:12.1f}")
+        except Exception as exc:
+            print(f"{f'{n} x {m} x {k}':40} {dense_ms:10.4f} semi-structured failed: {type(exc).__name__}: "
+                  f"{str(exc)[:160]}")
+        del w, x
+        ws = None
+        torch.cuda.empty_cache()
+
+
 if __name__ == "__main__":
     if not torch.cuda.is_available():
         print("torch baselines skipped: no CUDA device visible to PyTorch")
         sys.exit(0)
-    cases = sys.argv[1:] or ["gather", "cce", "attention"]
+    cases = sys.argv[1:] or ["gather", "cce", "attention", "sp24"]
     if "gather" in cases:
         gather_rows()
     if "cce" in cases:
@@ -249,3 +291,5 @@ if __name__ == "__main__":
         cce()
     if "attention" in cases:
         attention()
+    if "sp24" in cases:
+        sp24()

@@ -101,8 +101,8 @@ void test_matmul(int64_t n, int64_t m, int64_t k, bool integer, uint32_t seed) {
 }
 
 /* BF16: the sparse product equals the dense product of the same (rounded) operands closely. */
-void test_bf16(uint32_t seed) {
-  const int64_t n = 17, m = 97, k = 48;
+void test_bf16(uint32_t seed, int64_t n, int64_t k) {
+  const int64_t m = 97;
   std::mt19937 rng(seed);
   std::normal_distribution<float> nd;
   std::vector<uint16_t> x(n * k), w(m * k), vals(m * k / 2), ys(n * m), yd(n * m);
@@ -125,6 +125,43 @@ void test_bf16(uint32_t seed) {
   EXPECT(worst < 0.05);  // one BF16 rounding of outputs of size ~5
 }
 
+/* Matmul rejects every invalid nibble code (idx0 >= idx1) at every nibble and word position,
+ * including the tails of the vectorised scan, names its row and group and writes nothing; valid
+ * codes pass. */
+void test_invalid_metadata() {
+  const int64_t n = 2, m = 3;
+  for (int64_t words_per_row : {1, 11}) {  // m * words: 3 and 33 words in all
+    const int64_t k = 16 * words_per_row;
+    std::vector<float> x(n * k, 1.0f), vals(m * k / 2, 1.0f), y(n * m);
+    for (uint32_t code = 0; code < 16; ++code) {
+      const bool valid = (code & 3u) < (code >> 2);
+      for (int64_t word : {int64_t{0}, m * words_per_row - 1, m * words_per_row / 2}) {
+        for (int nibble = 0; nibble < 4; ++nibble) {
+          std::vector<uint16_t> meta(m * words_per_row, 0x4444);  // {0, 1} everywhere
+          meta[word] = static_cast<uint16_t>((meta[word] & ~(15u << (4 * nibble))) | (code << (4 * nibble)));
+          std::fill(y.begin(), y.end(), -7.0f);
+          llmk_sp24_matmul_args a = args(n, m, k, LLMK_F32, LLMK_ACT_NONE);
+          a.x = reinterpret_cast<int64_t>(x.data());
+          a.values = reinterpret_cast<int64_t>(vals.data());
+          a.meta = reinterpret_cast<int64_t>(meta.data());
+          a.y = reinterpret_cast<int64_t>(y.data());
+          const int32_t rc = llmk_sp24_matmul_cpu(&a);
+          if (valid) {
+            EXPECT(rc == LLMK_OK);
+            continue;
+          }
+          EXPECT(rc == LLMK_ERR_INVALID_ARGUMENT);
+          char expected[64];
+          std::snprintf(expected, sizeof expected, "row %ld, group %ld", static_cast<long>(word / words_per_row),
+                        static_cast<long>((word % words_per_row) * 4 + nibble));
+          EXPECT(std::strstr(llmk_last_error(), expected) != nullptr);
+          EXPECT(y[0] == -7.0f && y[n * m - 1] == -7.0f);
+        }
+      }
+    }
+  }
+}
+
 }  // namespace
 
 int main() {
@@ -137,7 +174,16 @@ int main() {
     test_matmul(1, 1, 16, false, 3);
     test_matmul(17, 97, 1024, false, 4);
     test_matmul(300, 5, 48, false, 5);
-    test_bf16(6);
+    // decode shapes (N <= 16): every x-row block size, K-blocks and a K tail past the last chunk
+    for (int64_t n : {1, 2, 3, 7, 8, 15, 16}) test_matmul(n, 97, 1040, true, 10 + n);
+    test_matmul(16, 33, 8208, false, 30);
+    test_matmul(5, 64, 16, false, 31);
+    // odd task heights (pairs of rows and a lone last row) and K tails of 32 and 48 after whole chunks
+    for (int64_t n : {2, 5, 12}) test_matmul(n, 37, 1072, true, 40 + n);
+    test_matmul(4, 37, 1056, true, 50);
+    test_invalid_metadata();
+    test_bf16(6, 17, 48);
+    test_bf16(7, 5, 1040);
   }
   if (failures) std::fprintf(stderr, "%d failure(s)\n", failures);
   else std::printf("2:4 CPU tests passed\n");

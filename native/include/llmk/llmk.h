@@ -577,7 +577,12 @@ LLMK_API int32_t llmk_sp24_decompress_cuda(int32_t device, const void* values, c
 /*
  * Y [N, M] = act(X [N, K] W^T + bias [M]) with W given compressed (values, meta) or dense (w, for
  * the dense baseline entry points). X, W, bias and Y share dtype (F32 on the CPU only, F16, BF16);
- * accumulation in fp32. All tensors contiguous row-major.
+ * accumulation in fp32. All tensors contiguous row-major. Metadata: the CPU entry point checks
+ * every nibble on every call (a vectorised pass; a bad one fails naming row and group, nothing
+ * written); the CUDA one does not (a separate device pass on every call would add ~1/9 of a BF16
+ * decode call's bytes plus a launch): a bad nibble there gives unspecified values of Y, never an
+ * access outside the operands. Metadata made by llmk_sp24_compress_* is valid; the Java API
+ * checks wrapped metadata once.
  */
 typedef struct llmk_sp24_matmul_args {
   int64_t struct_bytes;  /* sizeof(llmk_sp24_matmul_args) */

@@ -14,7 +14,8 @@ namespace {
   IsaKernels{#ns, ns::f32_to_f16, ns::f16_to_f32, ns::f32_to_bf16, ns::bf16_to_f32, \
              ns::copy_row_streaming, ns::store_fence, ns::cce_pack_panel, ns::cce_logits, ns::cce_gemm_acc, \
              ns::cce_tile_forward, ns::cce_tile_backward, ns::attn_tile_softmax, ns::attn_scale_rows, \
-             ns::row_neg_norms, ns::small_logits, ns::sp24_panel_rows}
+             ns::row_neg_norms, ns::small_logits, ns::sp24_panel_rows, ns::sp24_decode_rows, ns::dense_decode_rows, \
+             ns::sp24_meta_valid}
 
 const IsaKernels kX86_64 = LLMK_ISA_TABLE(x86_64);
 const IsaKernels kAvx2 = LLMK_ISA_TABLE(avx2);

@@ -6,7 +6,9 @@
  * threads share a panel in cache; each task reads values and metadata as stored (isa
  * sp24_panel_rows) and writes its Y tile with bias and activation.
  * Dense: tasks (block of 128 rows of W, chunk of N) pack the W block into the CCE logit panel and
- * run cce_logits over X rows (X widened once into the workspace when it is F16/BF16). */
+ * run cce_logits over X rows (X widened once into the workspace when it is F16/BF16).
+ * Decode (N <= kSp24DecodeMaxN, both): bound by reading W, so W is streamed once per call by the
+ * decode kernels (isa sp24_decode_rows / dense_decode_rows) against X widened once. */
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -72,14 +74,61 @@ void write_tile(const llmk_sp24_matmul_args& a, const float* bias, const float* 
   }
 }
 
+/* Every metadata nibble must name two distinct positions in order; the vectorised scan runs on
+ * every call, the scalar one only to name the first bad group. */
 int32_t check_meta(const llmk_sp24_matmul_args& a) {
   const auto* meta = reinterpret_cast<const uint16_t*>(a.meta);
+  if (isa().sp24_meta_valid(meta, a.m * (a.k / 16))) return LLMK_OK;
   for (int64_t r = 0; r < a.m; ++r)
     for (int64_t g = 0; g < a.k / 4; ++g)
       if (!sp24_code_valid(sp24_group_code(meta + r * (a.k / 16), g))) {
         return fail_sp24_group(r, g, "metadata nibble must have idx0 < idx1");
       }
   return LLMK_OK;
+}
+
+float* align64(float* p) { return p + ((64 - reinterpret_cast<uintptr_t>(p) % 64) % 64) / sizeof(float); }
+
+/* Decode shapes (N <= kSp24DecodeMaxN), sparse or dense W: X widened once into the workspace,
+ * tasks of kSp24DecodeRows rows of W, each streaming its rows once. */
+void decode_matmul(const llmk_sp24_matmul_args& a, bool sparse) {
+  const int64_t eb = elem(a.dtype);
+  // rows of X one cache line apart from a multiple of 4 KB: at k = 4096 the 16 rows would share
+  // one L1 set (12 ways) and evict each other on every chunk
+  const int64_t ldx = (a.k + 15) / 16 * 16 + 16;
+  std::vector<float>& ws = thread_workspace();
+  if (static_cast<int64_t>(ws.size()) < a.n * ldx + 16) ws.resize(static_cast<size_t>(a.n * ldx + 16));
+  float* const x = align64(ws.data());
+  for (int64_t n = 0; n < a.n; ++n) {
+    const float* xr = widen(reinterpret_cast<const char*>(a.x) + n * a.k * eb, a.dtype, a.k, x + n * ldx);
+    if (xr != x + n * ldx) std::memcpy(x + n * ldx, xr, static_cast<size_t>(a.k) * sizeof(float));
+  }
+  const std::vector<float> bias = bias_f32(a);
+  const int threads = omp_get_max_threads();
+  // per thread: kernel scratch, out tile [rows][n], one Y line; a multiple of 16 floats each. Kept
+  // between calls (grow-only): zero-filling threads x 66 KB per call would cost a many-core host
+  // more than a decode product takes
+  const int64_t per_thread = kSp24DecodeScratch + kSp24DecodeRows * kSp24DecodeMaxN + kSp24DecodeRows;
+  static thread_local std::vector<float> raw;
+  if (static_cast<int64_t>(raw.size()) < threads * per_thread + 16) raw.resize(static_cast<size_t>(threads * per_thread + 16));
+  float* const mem = align64(raw.data());
+  const int64_t tasks = (a.m + kSp24DecodeRows - 1) / kSp24DecodeRows;
+#pragma omp parallel for num_threads(threads) schedule(dynamic, 4)
+  for (int64_t t = 0; t < tasks; ++t) {
+    float* scratch = mem + omp_get_thread_num() * per_thread;
+    float* out = scratch + kSp24DecodeScratch;
+    float* line = out + kSp24DecodeRows * kSp24DecodeMaxN;
+    const int64_t m0 = t * kSp24DecodeRows, rows = a.m - m0 < kSp24DecodeRows ? a.m - m0 : kSp24DecodeRows;
+    if (sparse) {
+      isa().sp24_decode_rows(x, a.n, ldx, reinterpret_cast<const char*>(a.values) + m0 * (a.k / 2) * eb,
+                             reinterpret_cast<const uint16_t*>(a.meta) + m0 * (a.k / 16), a.k, rows,
+                             static_cast<int32_t>(a.dtype), scratch, out);
+    } else {
+      isa().dense_decode_rows(x, a.n, ldx, reinterpret_cast<const char*>(a.w) + m0 * a.k * eb, a.k, rows,
+                              static_cast<int32_t>(a.dtype), scratch, out);
+    }
+    write_tile(a, bias.data(), out, a.n, true, m0, rows, 0, a.n, line);
+  }
 }
 
 }  // namespace
@@ -92,18 +141,22 @@ extern "C" int32_t llmk_sp24_matmul_cpu(const llmk_sp24_matmul_args* args) noexc
     const llmk_sp24_matmul_args& a = *args;
     if (a.n == 0 || a.m == 0) return LLMK_OK;
     if (a.k > 0) { if (int32_t rc = check_meta(a)) return rc; }
-    const int64_t width = a.n <= kSp24NarrowPanel ? kSp24NarrowPanel : kSp24Panel;  // X rows per panel
+    if (a.n <= kSp24DecodeMaxN) {
+      decode_matmul(a, true);
+      return LLMK_OK;
+    }
+    const int64_t width = kSp24Panel;  // X rows per panel
     const int64_t panels = (a.n + width - 1) / width, eb = elem(a.dtype);
     std::vector<float>& ws = thread_workspace();
     // 16 floats of slack: the panels start on a 64-byte line, or every vector load would split
     // across two cache lines (and halve the loads the sparse loop is bound by)
     if (static_cast<int64_t>(ws.size()) < panels * a.k * width + 16) ws.resize(static_cast<size_t>(panels * a.k * width + 16));
-    float* const xt_base = ws.data() + ((64 - reinterpret_cast<uintptr_t>(ws.data()) % 64) % 64) / sizeof(float);
+    float* const xt_base = align64(ws.data());
     const std::vector<float> bias = bias_f32(a);
     const int threads = omp_get_max_threads();
     const int64_t tile_floats = (kRowBlock * kSp24Panel + a.k + kRowBlock + 15) / 16 * 16;  // 64-byte multiples
     std::vector<float> tiles_raw(static_cast<size_t>(threads * tile_floats + 16));
-    float* const tiles = tiles_raw.data() + ((64 - reinterpret_cast<uintptr_t>(tiles_raw.data()) % 64) % 64) / sizeof(float);
+    float* const tiles = align64(tiles_raw.data());
 #pragma omp parallel num_threads(threads)
     {
       float* scratch = tiles + omp_get_thread_num() * tile_floats;
@@ -126,7 +179,7 @@ extern "C" int32_t llmk_sp24_matmul_cpu(const llmk_sp24_matmul_args* args) noexc
         isa().sp24_panel_rows(xt_base + p * a.k * width,
                               reinterpret_cast<const char*>(a.values) + m0 * (a.k / 2) * eb,
                               reinterpret_cast<const uint16_t*>(a.meta) + m0 * (a.k / 16), a.k, rows,
-                              static_cast<int32_t>(a.dtype), width, scratch);
+                              static_cast<int32_t>(a.dtype), scratch);
         write_tile(a, bias.data(), scratch, width, true, m0, rows, n0, cols, row);
       }
     }
@@ -140,6 +193,10 @@ extern "C" int32_t llmk_dense_matmul_cpu(const llmk_sp24_matmul_args* args) noex
     if (int32_t rc = check_sp24_matmul(args, false, false)) return rc;
     const llmk_sp24_matmul_args& a = *args;
     if (a.n == 0 || a.m == 0) return LLMK_OK;
+    if (a.n <= kSp24DecodeMaxN) {
+      decode_matmul(a, false);
+      return LLMK_OK;
+    }
     const int64_t eb = elem(a.dtype);
     const float* x = reinterpret_cast<const float*>(a.x);
     if (a.dtype != LLMK_F32) {  // widen X once into the calling thread's workspace
@@ -154,7 +211,7 @@ extern "C" int32_t llmk_dense_matmul_cpu(const llmk_sp24_matmul_args* args) noex
     // per-thread buffers start on 64-byte lines (a multiple of 16 floats each): aligned panel loads
     const int64_t per_thread = (2 * kDenseRows * a.k + kDenseChunk * kDenseRows + kDenseRows + 15) / 16 * 16;
     std::vector<float> raw(static_cast<size_t>(threads * per_thread + 16));
-    float* const mem = raw.data() + ((64 - reinterpret_cast<uintptr_t>(raw.data()) % 64) % 64) / sizeof(float);
+    float* const mem = align64(raw.data());
     const int64_t blocks = (a.m + kDenseRows - 1) / kDenseRows, chunks = (a.n + kDenseChunk - 1) / kDenseChunk;
 #pragma omp parallel num_threads(threads)
     {

@@ -43,7 +43,12 @@ struct CceTileRows {
   void row_neg_norms(const float* x, int64_t rows, int64_t d, float* out); \
   void small_logits(const float* q, int64_t rows, int64_t d, const float* k, int64_t cols, float* s, int64_t lds); \
   void sp24_panel_rows(const float* xt, const void* vals, const uint16_t* meta, int64_t k, int64_t rows, \
-                       int32_t dtype, int64_t width, float* acc);           \
+                       int32_t dtype, float* acc);                          \
+  void sp24_decode_rows(const float* x, int64_t nx, int64_t ldx, const void* vals, const uint16_t* meta, \
+                        int64_t k, int64_t rows, int32_t dtype, float* scratch, float* out); \
+  void dense_decode_rows(const float* x, int64_t nx, int64_t ldx, const void* w, int64_t k, int64_t rows, \
+                         int32_t dtype, float* scratch, float* out);        \
+  bool sp24_meta_valid(const uint16_t* meta, int64_t words);         \
   }                                                                  \
   }
 
@@ -91,13 +96,26 @@ struct IsaKernels {
   void (*small_logits)(const float* q, int64_t rows, int64_t d, const float* k, int64_t cols, float* s, int64_t lds);
   /* 2:4 GEMM (cpu/isa/sp24_isa.cpp): acc[r, 0:width] = sum over the kept positions of row r
    * (values [rows, k/2] of dtype, meta [rows, k/16] as stored) of value * xt[k_kept][0:width], xt a
-   * transposed panel [k][width] of X; width kSp24Panel, or kSp24NarrowPanel for small N (decode). */
+   * transposed panel [k][kSp24Panel] of X. */
   void (*sp24_panel_rows)(const float* xt, const void* vals, const uint16_t* meta, int64_t k, int64_t rows,
-                          int32_t dtype, int64_t width, float* acc);
+                          int32_t dtype, float* acc);
+  /* Decode shapes (cpu/isa/sp24_decode_isa.cpp), nx <= kSp24DecodeMaxN rows of X (fp32 [nx][ldx]),
+   * rows <= kSp24DecodeRows rows of W: out[r * nx + n] = W[r] . x[n], W 2:4 (values [rows, k/2]
+   * and meta [rows, k/16] as stored) or dense ([rows, k]) of dtype; scratch: kSp24DecodeScratch
+   * floats, 64-byte aligned. */
+  void (*sp24_decode_rows)(const float* x, int64_t nx, int64_t ldx, const void* vals, const uint16_t* meta,
+                           int64_t k, int64_t rows, int32_t dtype, float* scratch, float* out);
+  void (*dense_decode_rows)(const float* x, int64_t nx, int64_t ldx, const void* w, int64_t k, int64_t rows,
+                            int32_t dtype, float* scratch, float* out);
+  /* True when every metadata nibble of meta[0:words] has idx0 < idx1. */
+  bool (*sp24_meta_valid)(const uint16_t* meta, int64_t words);
 };
 /* 2:4 sparse GEMM: X rows per transposed panel (a multiple of every variant's vector width). */
 constexpr int64_t kSp24Panel = 128;
-constexpr int64_t kSp24NarrowPanel = 16;  // N <= 16: a panel of 128 would compute mostly padding
+/* Up to this many rows of X the matmuls take the decode kernels (bound by reading W once). */
+constexpr int64_t kSp24DecodeMaxN = 16;
+constexpr int64_t kSp24DecodeRows = 32;
+constexpr int64_t kSp24DecodeScratch = kSp24DecodeRows * kSp24DecodeMaxN * 16 + 8192;
 /* Query rows up to which small_logits beats packing K for cce_logits. */
 constexpr int64_t kSmallLogitRows = 8;
 /* The variant in use (chosen at load time, changeable by llmk_cpu_set_variant). */

@@ -86,20 +86,14 @@ void panel_rows(const float* xt, const void* vals, const uint16_t* meta, int64_t
   }
 }
 
-template <int Dtype>
-void panel_rows_any(const float* xt, const void* vals, const uint16_t* meta, int64_t k, int64_t rows, int64_t width,
-                    float* acc) {
-  if (width == kSp24Panel) panel_rows<static_cast<int>(kSp24Panel), Dtype>(xt, vals, meta, k, rows, acc);
-  else panel_rows<static_cast<int>(kSp24NarrowPanel), Dtype>(xt, vals, meta, k, rows, acc);
-}
-
 }  // namespace
 
 void sp24_panel_rows(const float* xt, const void* vals, const uint16_t* meta, int64_t k, int64_t rows, int32_t dtype,
-                     int64_t width, float* acc) {
-  if (dtype == LLMK_F32) panel_rows_any<LLMK_F32>(xt, vals, meta, k, rows, width, acc);
-  else if (dtype == LLMK_BF16) panel_rows_any<LLMK_BF16>(xt, vals, meta, k, rows, width, acc);
-  else panel_rows_any<LLMK_F16>(xt, vals, meta, k, rows, width, acc);
+                     float* acc) {
+  constexpr int kWidth = static_cast<int>(kSp24Panel);
+  if (dtype == LLMK_F32) panel_rows<kWidth, LLMK_F32>(xt, vals, meta, k, rows, acc);
+  else if (dtype == LLMK_BF16) panel_rows<kWidth, LLMK_BF16>(xt, vals, meta, k, rows, acc);
+  else panel_rows<kWidth, LLMK_F16>(xt, vals, meta, k, rows, acc);
 }
 
 }  // namespace LLMK_ISA_NS

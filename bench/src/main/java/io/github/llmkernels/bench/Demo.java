@@ -45,6 +45,8 @@ final class Demo {
     AttentionDemo.run(out, attentionSeq);
     out.println();
     KvDemo.run(out, seqLen);
+    out.println();
+    Sparse24Demo.run(out, tokens);
   }
 
   /** KV compaction's gather: keep half of a Llama-3.1-8B layer's cache, per head. */

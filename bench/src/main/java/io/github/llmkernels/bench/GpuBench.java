@@ -42,11 +42,12 @@ import java.util.stream.IntStream;
  *       the inputs (outputs plus that workspace; computed, not measured: the Java API exposes no
  *       device memory counters); {@code skipped} is the share of logit tiles the backward skipped.
  *
- *   <li>Attention: see {@link GpuAttentionBench}. KV compaction: see {@link GpuKvBench}.
+ *   <li>Attention: see {@link GpuAttentionBench}. KV compaction: see {@link GpuKvBench}. 2:4 sparse
+ *       matmul: see {@link GpuSparse24Bench}.
  * </ul>
  *
  * <p>System properties (for quick or sanitizer runs): {@code llmk.gpubench.cases} (default
- * {@code gather,cce,attention,kv}), {@code llmk.gpubench.attentionSeqs} (default 8192 ... 131072), {@code llmk.gpubench.cceShapes} (default
+ * {@code gather,cce,attention,kv,sp24}), {@code llmk.gpubench.attentionSeqs} (default 8192 ... 131072), {@code llmk.gpubench.cceShapes} (default
  * {@code 8192x2304x256000,4096x512x32000}), {@code llmk.gpubench.cceWarmup},
  * {@code llmk.gpubench.cceIters}.
  */
@@ -64,7 +65,7 @@ final class GpuBench {
       out.println("gpubench skipped: " + Cuda.unavailabilityCause().getMessage());
       return;
     }
-    List<String> cases = Arrays.asList(System.getProperty("llmk.gpubench.cases", "gather,cce,attention,kv").split(","));
+    List<String> cases = Arrays.asList(System.getProperty("llmk.gpubench.cases", "gather,cce,attention,kv,sp24").split(","));
     out.println("== gpubench on " + Cuda.devices().get(0));
     if (cases.contains("gather")) {
       gather(out);
@@ -87,6 +88,9 @@ final class GpuBench {
     }
     if (cases.contains("kv")) {
       GpuKvBench.run(out, new int[] {32768, 131072});
+    }
+    if (cases.contains("sp24")) {
+      GpuSparse24Bench.run(out);
     }
   }
 

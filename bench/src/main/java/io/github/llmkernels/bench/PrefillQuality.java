@@ -374,6 +374,7 @@ public final class PrefillQuality {
     int s = (int) q.shape(2);
     int attnReps = a.reps() > 0 ? a.reps() : (s > 16384 ? 1 : 3);
     int estReps = a.reps() > 0 ? a.reps() : 3;
+    warmUp(q, k, v, exec, stream);
     Dense dense = dense(q, k, v, exec, stream, attnReps);
     List<Result> rows = new ArrayList<>();
     for (String method : a.methods()) {
@@ -395,6 +396,20 @@ public final class PrefillQuality {
       out.flush();
     }
     return rows;
+  }
+
+  /**
+   * Dense attention over the first 512 positions, untimed: the first native call starts the
+   * OpenMP pool and the first CUDA call loads modules, which must not land in a timed pass.
+   */
+  private static void warmUp(Tensor q, Tensor k, Tensor v, Exec exec, CudaStream stream) {
+    int n = (int) Math.min(512, q.shape(2));
+    if (q.device().isCuda() || k.shape(2) != q.shape(2)) {
+      n = (int) q.shape(2); // slicing device tensors would need a device gather; warm up on the whole input
+    }
+    try (Tensor qs = prefix(q, n, q.device()); Tensor ks = prefix(k, n, k.device()); Tensor vs = prefix(v, n, v.device())) {
+      dense(qs, ks, vs, exec, stream, 1);
+    }
   }
 
   /** One plot series per method, in command-line order. */

@@ -30,11 +30,13 @@ public final class Sparse24Weight implements AutoCloseable {
 
   /**
    * Wraps compressed tensors (for example a PyTorch weight's values and int16 metadata viewed as
-   * U16) and takes ownership: closing the weight closes them. Metadata nibbles are not read here;
-   * {@link Sparse24#decompress} rejects an invalid one naming its row and group.
+   * U16) and takes ownership: closing the weight closes them. Every metadata nibble is checked
+   * here, once (device metadata is copied to the host for it, 1/8 of the values' bytes), since
+   * the CUDA kernels do not re-check it per call; the CPU kernels and decompress check it again.
    *
    * @param values [M, K/2] F32, F16 or BF16, contiguous
    * @param meta U16 [M, K/16] on values' device, contiguous
+   * @throws IllegalArgumentException for a nibble without idx0 < idx1, naming its row and group
    */
   public static Sparse24Weight of(Tensor values, Tensor meta) {
     if (values == null || meta == null) {
@@ -62,7 +64,30 @@ public final class Sparse24Weight implements AutoCloseable {
     }
     values.requireContiguous("values");
     meta.requireContiguous("meta");
+    checkCodes(meta, m, k);
     return new Sparse24Weight(values, meta, m, k);
+  }
+
+  private static void checkCodes(Tensor meta, long m, long k) {
+    short[] words;
+    if (!meta.device().isCuda()) {
+      words = meta.toBitsArray();
+    } else {
+      try (Tensor host = meta.to(Device.CPU)) {
+        words = host.toBitsArray();
+      }
+    }
+    long perRow = k / 16;
+    for (int i = 0; i < words.length; i++) {
+      for (int nibble = 0; nibble < 4; nibble++) {
+        int code = (words[i] >> (4 * nibble)) & 15;
+        if (Sparse24Ref.idx0(code) >= Sparse24Ref.idx1(code)) {
+          Sparse24.Violation at = new Sparse24.Violation(i / perRow, (i % perRow) * 4 + nibble);
+          throw new IllegalArgumentException("meta: " + at + ": code " + code + " must have idx0 < idx1 (idx0 = "
+              + Sparse24Ref.idx0(code) + ", idx1 = " + Sparse24Ref.idx1(code) + "); nothing was wrapped");
+        }
+      }
+    }
   }
 
   /** Kept elements [M, K/2]. */

@@ -56,15 +56,23 @@ class Sparse24BadInputTest {
 
   @Test
   void invalidMetadataNamesRowAndGroup() {
-    for (Backend backend : TestBackends.host()) {
-      Exec exec = Exec.backend(backend);
-      short[] meta = new short[2 * 2];
-      java.util.Arrays.fill(meta, (short) 0x4444); // {0, 1} everywhere
-      meta[3] = (short) 0x4474; // row 1, group 4 + 1 = 5: nibble 7 = idx0 3, idx1 1
-      try (Sparse24Weight sw = Sparse24Weight.of(Tensor.fromFloats(new float[2 * 16], DType.F16, 2, 16),
-          Tensor.ofBits(meta, DType.U16, 2, 2))) {
-        assertMentions(message(IllegalArgumentException.class, () -> Sparse24.decompress(sw, exec)),
-            "row 1, group 5 (columns 20..23)", "idx0 < idx1");
+    short[] meta = new short[2 * 2];
+    java.util.Arrays.fill(meta, (short) 0x4444); // {0, 1} everywhere
+    meta[3] = (short) 0x4474; // row 1, group 4 + 1 = 5: nibble 7 = idx0 3, idx1 1
+    try (Tensor values = Tensor.fromFloats(new float[2 * 16], DType.F16, 2, 16);
+        Tensor metaT = Tensor.ofBits(meta, DType.U16, 2, 2)) {
+      assertMentions(message(IllegalArgumentException.class, () -> Sparse24Weight.of(values, metaT)),
+          "meta: row 1, group 5 (columns 20..23)", "idx0 < idx1", "nothing was wrapped");
+      // past the wrap-time check (a weight built around it): decompress and matmul check again
+      Sparse24Weight sw = new Sparse24Weight(values, metaT, 2, 32);
+      try (Tensor x = Tensor.zeros(DType.F16, Device.CPU, 3, 32)) {
+        for (Backend backend : TestBackends.host()) {
+          Exec exec = Exec.backend(backend);
+          assertMentions(message(IllegalArgumentException.class, () -> Sparse24.decompress(sw, exec)),
+              "row 1, group 5 (columns 20..23)", "idx0 < idx1");
+          assertMentions(message(IllegalArgumentException.class,
+              () -> Sparse24.matmul(x, sw, null, Activation.NONE, exec)), "row 1, group 5 (columns 20..23)", "idx0 < idx1");
+        }
       }
     }
   }
@@ -219,15 +227,20 @@ class Sparse24BadInputTest {
     }
   }
 
-  /** Argument checks only: runs before the CUDA kernels are called (weights wrapped, not compressed). */
+  /**
+   * Argument checks only: runs before the CUDA kernels are called (weights built around zero
+   * tensors, neither compressed nor wrapped with {@link Sparse24Weight#of}, which would reject
+   * the all-zero codes).
+   */
   @Tag("gpu")
   @Test
   void cudaRejectsF32AndMixedDevices() {
     TestBackends.assumeCuda();
     Device gpu = Device.cuda(0);
-    try (Sparse24Weight sw = Sparse24Weight.of(Tensor.zeros(DType.F32, gpu, 8, 16), Tensor.zeros(DType.U16, gpu, 8, 2));
-        Sparse24Weight swBf = Sparse24Weight.of(Tensor.zeros(DType.BF16, gpu, 8, 16),
-            Tensor.zeros(DType.U16, gpu, 8, 2));
+    try (Sparse24Weight sw = new Sparse24Weight(Tensor.zeros(DType.F32, gpu, 8, 16), Tensor.zeros(DType.U16, gpu, 8, 2),
+            8, 32);
+        Sparse24Weight swBf = new Sparse24Weight(Tensor.zeros(DType.BF16, gpu, 8, 16),
+            Tensor.zeros(DType.U16, gpu, 8, 2), 8, 32);
         Tensor w = Tensor.zeros(DType.F32, gpu, 8, 32);
         Tensor x = Tensor.zeros(DType.F32, gpu, 2, 32);
         Tensor xHost = Tensor.zeros(DType.F32, Device.CPU, 2, 32);

@@ -33,7 +33,8 @@ import org.junit.jupiter.params.provider.MethodSource;
 class Sparse24MatmulTest {
 
   /** N, M, K. */
-  static final int[][] SHAPES = {{1, 97, 1024}, {7, 64, 48}, {16, 256, 256}, {17, 33, 160}, {300, 97, 256}};
+  static final int[][] SHAPES = {
+    {1, 97, 1024}, {3, 97, 1040}, {7, 64, 48}, {12, 35, 4112}, {16, 256, 256}, {17, 33, 160}, {300, 97, 256}};
 
   static Stream<Arguments> dtypeCases() {
     return dtypeCasesFor(TestBackends.host());

@@ -331,10 +331,47 @@ public final class SparsePrefillRef {
     return out;
   }
 
+  /**
+   * The smallest decision margin of one head's selection: how far the scores are from changing
+   * it. Top-k boundaries give {@code |a - b| / max(|a|, |b|)} between the last kept and the first
+   * dropped item, cumulative rules {@code min(cum_n - target, target - cum_(n-1)) / total} and that
+   * boundary's gap, FlexPrefill's decision {@code |d - tau|}. A backend whose scores differ within
+   * tolerance can only select differently where the margin is that small.
+   */
+  static final class Margin {
+    private double value = Double.POSITIVE_INFINITY;
+
+    double value() {
+      return value;
+    }
+
+    void add(double m) {
+      value = Math.min(value, m);
+    }
+
+    /** Two ordered values at a keep / drop boundary. */
+    void gap(double a, double b) {
+      double ka = key(a);
+      double kb = key(b);
+      if (ka == kb) {
+        add(0);
+      } else if (!Double.isInfinite(ka) && !Double.isInfinite(kb)) {
+        add(Math.abs(ka - kb) / Math.max(Math.abs(ka), Math.abs(kb)));
+      }
+    }
+  }
+
   /** Budgeted top-k: the forced items, then the best others until {@code budget} items in all. */
   static int[] budgeted(int[] forced, int[] others, double[] value, long budget) {
+    return budgeted(forced, others, value, budget, null);
+  }
+
+  static int[] budgeted(int[] forced, int[] others, double[] value, long budget, Margin margin) {
     int[] sorted = order(others, value);
     int extra = (int) Math.max(0, Math.min(sorted.length, budget - forced.length));
+    if (margin != null && extra > 0 && extra < sorted.length) {
+      margin.gap(value[sorted[extra - 1]], value[sorted[extra]]);
+    }
     int[] out = Arrays.copyOf(forced, forced.length + extra);
     System.arraycopy(sorted, 0, out, forced.length, extra);
     return out;
@@ -346,6 +383,11 @@ public final class SparsePrefillRef {
    * summed in index order ({@code candidatesInIndexOrder}).
    */
   static int[] cumulative(int[] forced, int[] others, double[] value, int[] candidatesInIndexOrder, double fraction) {
+    return cumulative(forced, others, value, candidatesInIndexOrder, fraction, null);
+  }
+
+  static int[] cumulative(int[] forced, int[] others, double[] value, int[] candidatesInIndexOrder, double fraction,
+      Margin margin) {
     double total = 0;
     for (int c : candidatesInIndexOrder) {
       total += mass(value[c]);
@@ -356,14 +398,25 @@ public final class SparsePrefillRef {
       cum += mass(value[f]);
     }
     if (cum >= target) {
+      if (margin != null && total > 0 && others.length > 0) {
+        margin.add((cum - target) / total);
+      }
       return forced.clone();
     }
     int[] sorted = order(others, value);
     int n = 0;
+    double before = cum;
     while (n < sorted.length) {
+      before = cum;
       cum += mass(value[sorted[n++]]);
       if (cum >= target) {
         break;
+      }
+    }
+    if (margin != null && cum >= target && total > 0) {
+      margin.add(Math.min(cum - target, target - before) / total);
+      if (n < sorted.length) {
+        margin.gap(value[sorted[n - 1]], value[sorted[n]]);
       }
     }
     int[] out = Arrays.copyOf(forced, forced.length + n);
@@ -389,6 +442,11 @@ public final class SparsePrefillRef {
   }
 
   static Selection select(PrefillParams p, float[] scores) {
+    return select(p, scores, null);
+  }
+
+  /** The selection, and per head (B x Hq) its smallest decision margin into margins when non-null. */
+  static Selection select(PrefillParams p, float[] scores, double[] margins) {
     long per = p.scoresPerHead();
     int heads = p.batch() * p.headsQ();
     if (scores.length != per * heads) {
@@ -411,6 +469,9 @@ public final class SparsePrefillRef {
         default -> throw new IllegalArgumentException("A-shape has no selection");
       };
       System.arraycopy(stats, 0, counts, bh * PrefillArgs.HEAD_COUNT_FIELDS, stats.length);
+      if (margins != null) {
+        margins[bh] = head.margin.value();
+      }
       counts[bh * PrefillArgs.HEAD_COUNT_FIELDS + 3] = head.count();
     }
     return new Selection(selection, counts, divergence);
@@ -421,6 +482,7 @@ public final class SparsePrefillRef {
     final PrefillParams p;
     final byte[] sel;
     final int base;
+    final Margin margin = new Margin();
 
     Head(PrefillParams p, byte[] sel, int base) {
       this.p = p;
@@ -449,9 +511,9 @@ public final class SparsePrefillRef {
   private static long[] selectVerticalSlash(PrefillParams p, float[] scores, int base, Head head) {
     int sk = p.seqK();
     int[] columns = budgeted(range(0, p.forcedColumns()), range(p.forcedColumns(), sk), values(scores, base, sk),
-        p.verticalSize());
+        p.verticalSize(), head.margin);
     int[] slashes = budgeted(range(0, p.forcedSlashes()), range(p.forcedSlashes(), sk),
-        values(scores, base + sk, sk), p.slashSize());
+        values(scores, base + sk, sk), p.slashSize(), head.margin);
     int bk = p.blockK();
     for (int qb = 0; qb < p.numQBlocks(); qb++) {
       long q0 = (long) qb * p.blockQ() + p.offset();
@@ -484,7 +546,7 @@ public final class SparsePrefillRef {
       double[] value = values(scores, base + qb * nkb, nkb);
       int[] forced = force ? new int[] {diag} : new int[0];
       int[] others = force ? range(0, diag) : range(0, diag + 1);
-      for (int kb : budgeted(forced, others, value, Math.min(p.topK(), diag + 1L))) {
+      for (int kb : budgeted(forced, others, value, Math.min(p.topK(), diag + 1L), head.margin)) {
         head.mark(qb, kb);
       }
     }
@@ -498,7 +560,7 @@ public final class SparsePrefillRef {
       double[] value = values(scores, base + qb * nkb, nkb);
       int[] forced = diag == 0 ? new int[] {0} : new int[] {0, diag};
       int[] others = range(1, diag);
-      for (int kb : cumulative(forced, others, value, range(0, diag + 1), p.threshold())) {
+      for (int kb : cumulative(forced, others, value, range(0, diag + 1), p.threshold(), head.margin)) {
         head.mark(qb, kb);
       }
     }
@@ -506,9 +568,9 @@ public final class SparsePrefillRef {
   }
 
   /** Items of the minimal prefix (order of section 0) whose cumulative value reaches fraction of the total. */
-  private static int prefixLength(double[] value, double fraction) {
+  private static int prefixLength(double[] value, double fraction, Margin margin) {
     int[] all = range(0, value.length);
-    return cumulative(new int[0], all, value, all, fraction).length;
+    return cumulative(new int[0], all, value, all, fraction, margin).length;
   }
 
   private static long[] selectFlex(PrefillParams p, float[] scores, int base, Head head, float[] divergence, int bh) {
@@ -528,8 +590,8 @@ public final class SparsePrefillRef {
     }
     double[] vert = values(scores, base, sk);
     double[] slash = values(scores, base + sk, sk);
-    int tv = prefixLength(vert, p.gamma());
-    int ts = prefixLength(slash, p.gamma());
+    int tv = prefixLength(vert, p.gamma(), head.margin);
+    int ts = prefixLength(slash, p.gamma(), head.margin);
     long nV = Math.max(minB, Math.min(tv / block + 1L, maxB));
     long nS = Math.max(minB, Math.min(ts / block + 1L, maxB));
     // Pool per key block (vertical) and per diagonal-offset bin of one block (slash).
@@ -542,12 +604,13 @@ public final class SparsePrefillRef {
     double d = divergence(values(scores, base + 2 * sk, nkb), vb);
     divergence[bh] = (float) d;
     boolean queryAware = d < p.tau();
+    head.margin.add(Math.abs(d - p.tau()));
     if (queryAware) {
       nV = minB;
       nS = minB;
     }
-    int[] verticals = budgeted(new int[] {0}, range(1, nkb), vb, nV);
-    int[] slashBins = budgeted(new int[] {0}, range(1, nkb), sb, nS);
+    int[] verticals = budgeted(new int[] {0}, range(1, nkb), vb, nV, head.margin);
+    int[] slashBins = budgeted(new int[] {0}, range(1, nkb), sb, nS, head.margin);
     for (int qb = 0; qb < nqb; qb++) {
       int diag = p.diag(qb);
       for (int kb : verticals) {
@@ -576,7 +639,7 @@ public final class SparsePrefillRef {
           candidates[n++] = qb * nkb + kb;
         }
       }
-      for (int t : cumulative(new int[0], candidates, value, candidates, p.gamma())) {
+      for (int t : cumulative(new int[0], candidates, value, candidates, p.gamma(), head.margin)) {
         head.mark(t / nkb, t % nkb);
       }
     }

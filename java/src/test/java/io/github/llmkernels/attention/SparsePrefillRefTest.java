@@ -59,6 +59,9 @@ class SparsePrefillRefTest {
     VerticalSlashOptions o = new VerticalSlashOptions(lastQ, 12, 5, 3, 2, bk, 0);
     try (Tensor q = zeros(1, 2, sq, 8); Tensor k = ones(1, 1, sk, 8)) {
       float[] scores = SparsePrefillRef.score(q, k, o);
+      double[] margins = new double[2];
+      SparsePrefillRef.select(PrefillParams.resolve("test", q, k, o, 0), scores, margins);
+      assertArrayEquals(new double[] {0, 0}, margins, "equal column sums: ties at the budget boundary");
       double[][] want = uniformSums(sq, sk, lastQ);
       for (int h = 0; h < 2; h++) {
         for (int j = 0; j < sk; j++) {
@@ -116,6 +119,9 @@ class SparsePrefillRefTest {
     try (Tensor q = qk[0]; Tensor k = qk[1]) {
       float[] scores = SparsePrefillRef.score(q, k, o);
       assertNear(8, scores[s + 5], "slash[5]");
+      double[] margins = new double[1];
+      SparsePrefillRef.select(PrefillParams.resolve("test", q, k, o, 0), scores, margins);
+      assertEquals(1, margins[0], 1e-6, "slash 5 (mass 8) against the next diagonal (mass ~1e-15)");
       for (int j = 35; j <= 42; j++) {
         assertNear(1, scores[j], "vert[" + j + "]");
       }

@@ -200,9 +200,10 @@ public final class Tolerances {
   public static final double PREFILL_CLOSED_FORM_ATOL = 1e-5;
 
   /**
-   * End to end (each backend scores its own way): share of (batch, head) layouts that must equal
-   * the reference's on random N(0, 1) inputs, where near-ties between scores are common; every
-   * differing head must still select exactly what the reference selects from that backend's scores.
+   * End to end (each backend scores its own way): a (batch, head) layout may differ from the
+   * reference's only where the reference's decision margin (SparsePrefillRef.Margin: relative gap
+   * at a top-k boundary, distance of a cumulative sum from its target over the total, |d - tau|)
+   * is below this: 5x twice the score tolerance, so that scores within tolerance can flip it.
    */
-  public static final double PREFILL_END_TO_END_MIN_MATCH = 0.5;
+  public static final double PREFILL_DECISION_MARGIN = 1e-3;
 }

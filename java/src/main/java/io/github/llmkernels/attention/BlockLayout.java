@@ -33,6 +33,9 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * <p>Varlen: per-batch lengths {@code 0 <= qLens[b] <= seqQ}, {@code 0 <= kLens[b] <= seqK}
  * (positions beyond them are masked, and bottom-right alignment uses them).
  *
+ * <p>{@link #fromBlockMask} builds the layout of an explicit tile selection (a user's block mask,
+ * or a {@link SparsePrefill} estimate) classified against a base mask.
+ *
  * <p>Backends: JAVA classifies tiles with {@link MaskSpec#classify} (the same arithmetic as the
  * native classifier, so all backends give identical layouts); NATIVE runs llmk_layout_count_cpu
  * then llmk_layout_fill_cpu; CUDA does the same on the device (only the two block totals come to

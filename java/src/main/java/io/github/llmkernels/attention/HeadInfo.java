@@ -8,7 +8,8 @@ package io.github.llmkernels.attention;
  * @param pattern the chosen pattern
  * @param verticals kept vertical columns (vertical-slash: |C| tokens) or vertical blocks (FlexPrefill: nV); 0 otherwise
  * @param slashes kept slash diagonals (vertical-slash: |D| offsets) or slash blocks (FlexPrefill: nS); 0 otherwise
- * @param blocks selected tiles of this head (before dropping none: every selected tile is reachable)
+ * @param blocks tiles of this head in the layout (estimators select causally reachable tiles only,
+ *     so every selected tile is listed; A-shape: the tiles of its compiled mask)
  * @param columns token-level column count |C| of vertical-slash (what a token column list would
  *     compute; this version inflates columns to whole key blocks), 0 for the other methods
  * @param divergence FlexPrefill's sqrt(Jensen-Shannon divergence), NaN for the other methods and

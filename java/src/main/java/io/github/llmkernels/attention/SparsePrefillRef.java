@@ -21,11 +21,12 @@ import java.util.List;
  *       keys, and the row softmax of pooled block scores over the reachable blocks, 0 beyond);
  *       XAttention {@code [nQB, nKB]} (antidiagonal softmax mass per block).
  *   <li>{@code select}: the tile selection from F32 scores only, with the rules every backend
- *       shares so that equal scores give bit-identical selections: forced items first; then
- *       score descending, index ascending (NaN counts as -inf, -0 as +0, compared with primitive
- *       operators); budgets include the forced items; cumulative sums in double, sequentially in
- *       that order, keeping items until {@code cum >= fraction * total} (total summed in index
- *       order; total 0 keeps the forced items only).
+ *       shares (llmk/prefill_math.h) so that equal scores give bit-identical selections: forced
+ *       items first; then score descending, index ascending (NaN counts as -inf, -0 as +0,
+ *       compared with primitive operators); budgets include the forced items; cumulative sums of
+ *       masses (a value not > 0, NaN included, counts 0) in double, sequentially in that order,
+ *       keeping items until {@code cum >= fraction * total} (total summed in index order; total 0
+ *       keeps the forced items only).
  * </ol>
  *
  * <p>Positions: Sq <= Sk, bottom-right aligned (aligned query {@code qa = q + Sk - Sq}); query

@@ -65,7 +65,12 @@ import java.util.Map;
  *       --reps, 1 by default beyond 16K); speedup = dense / (estimate + sparse); est% = estimate /
  *       sparse.
  * </ul>
- * Methods: {@code vs} MInference vertical-slash defaults (tuned for 128K+: near dense below 32K),
+ * <p>Timings are wall-clock medians on whatever else the machine runs: on a shared CPU set
+ * {@code OMP_WAIT_POLICY=PASSIVE}, or OpenMP threads spinning against other processes inflate
+ * native estimation times several-fold (measured: A-shape layout 15 ms instead of 0.1 ms at 2K
+ * under load 4 on 2 cores).
+ *
+ * <p>Methods: {@code vs} MInference vertical-slash defaults (tuned for 128K+: near dense below 32K),
  * {@code vsScaled} the same with budgets times S/131072 (the reference's minference_ratio),
  * {@code ashape} (sinks 128, local 3968, clamped to S), {@code topk} block top-k 100,
  * {@code flex} FlexPrefill (gamma 0.9, tau 0.1), {@code xattn8} / {@code xattn16} XAttention
@@ -367,6 +372,10 @@ public final class PrefillQuality {
     out.printf(Locale.ROOT, "%6s %-9s %8s %7s %8s %8s %8s %9s %9s %9s %9s %9s %8s %6s%n", "S", "method", "density",
         "vs-caus", "recall", "minHead", "minBlk", "errMean", "errMax", "est_ms", "sparse_ms", "dense_ms", "speedup",
         "est%");
+    if (!a.backend().equals("cuda") && System.getenv("OMP_WAIT_POLICY") == null) {
+      out.println("# note: OMP_WAIT_POLICY is unset; on a shared or loaded machine spinning OpenMP threads inflate "
+          + "every native time (run with OMP_WAIT_POLICY=PASSIVE)");
+    }
   }
 
   private static List<Result> measure(PrintStream out, Args a, Tensor q, Tensor k, Tensor v, Exec exec,

@@ -84,7 +84,8 @@ import java.util.stream.IntStream;
  * </pre>
  *
  * The prefillquality command's {@code --profiles 0,2,4} picks a subset (head h then uses the
- * (h mod 3)-th); {@link Profile#parse} reads a custom one.
+ * (h mod 3)-th); an entry that is not a number is a custom profile ({@link Profile#parse}), e.g.
+ * {@code --profiles 0,mine:loc=8/128+sink=6/4+top=7}.
  *
  * <p><b>What the heads look like</b> (seed 42, F32, exact softmax of 8 query rows in the second
  * half, S = 32K): share of the mass on the sinks / within the local window W / on the planted
@@ -163,8 +164,9 @@ public final class SyntheticAttention {
     }
 
     /**
-     * {@code name:loc=10/64,sl=8/16;256;S/8,sink=6/4,v=7/0.002,top=6,nu=1} (omitted parts are 0;
-     * window 64, sinks 4 and nu 1 by default).
+     * {@code name:loc=10/64+sl=8/16;256;S/8+sink=6/4+v=7/0.002+top=6+nu=1} (parts joined by '+',
+     * slash offsets by ';', so a profile fits in a comma-separated list; omitted parts are 0, with
+     * window 64, sinks 4, rho_v 0.002 and nu 1 by default).
      */
     public static Profile parse(String text) {
       String[] nameRest = text.split(":", 2);
@@ -179,7 +181,7 @@ public final class SyntheticAttention {
       double top = 0;
       double nu = 1;
       if (nameRest.length == 2) {
-        for (String kv : nameRest[1].split(",")) {
+        for (String kv : nameRest[1].split("\\+")) {
           String[] p = kv.split("=", 2);
           if (p.length != 2) {
             throw new IllegalArgumentException("profile part '" + kv + "' must be key=value");

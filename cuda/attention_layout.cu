@@ -9,7 +9,8 @@
  *   fill:  the same walk; a lane's slot is ptr[r] + popc(ballot & lanes below it), so the
  *          indices come out ascending. Writes never pass ptr[r + 1] even if ptr was changed.
  * KV blocks at or past min(seq_k, k_len) and rows at or past min(seq_q, q_len) are EMPTY by the
- * classifier's own rule, so the walk stops there without classifying them. */
+ * classifier's own rule, so the walk stops there without classifying them. With a selection
+ * (U8 [rows, nkb]) a tile whose byte is 0 is EMPTY without classification (the CPU's rule). */
 #include <string>
 
 #include "attention_args.h"
@@ -43,10 +44,12 @@ struct LayoutParams {
   int64_t* full_ptr;
   int32_t* partial_idx;  // fill only (may be null when nothing is partial)
   int32_t* full_idx;
+  const uint8_t* selection;  // [rows, nkb] or null: only tiles with a non-zero byte are classified
+  int64_t nkb;
 };
 
 template <bool kFill>
-__global__ void __launch_bounds__(kLayoutThreads) classify_rows(const __grid_constant__ LayoutParams p) {
+__global__ void __launch_bounds__(kLayoutThreads, 1) classify_rows(const __grid_constant__ LayoutParams p) {
   __shared__ llmk_mask_node s_nodes[LLMK_MASK_MAX_NODES];
   load_program(p.prog, s_nodes);
   __syncthreads();
@@ -64,6 +67,7 @@ __global__ void __launch_bounds__(kLayoutThreads) classify_rows(const __grid_con
     const int64_t q1 = block_end(q0, p.block_q, p.seq_q);
     const int64_t k_lim = min64(p.seq_k, mr.k_len);
     const int64_t kb_end = (q0 < min64(q1, mr.q_len)) ? blocks_of(k_lim, p.block_k) : 0;
+    const uint8_t* sel_row = p.selection != nullptr ? p.selection + r * p.nkb : nullptr;
     int64_t partial_pos = 0, full_pos = 0, partial_end = 0, full_end = 0;
     if (kFill) {
       partial_pos = p.partial_ptr[r];
@@ -74,7 +78,7 @@ __global__ void __launch_bounds__(kLayoutThreads) classify_rows(const __grid_con
     for (int64_t base = 0; base < kb_end; base += 32) {
       const int64_t kb = base + lane;
       int c = LLMK_TILE_EMPTY;
-      if (kb < kb_end) {
+      if (kb < kb_end && (sel_row == nullptr || sel_row[kb] != 0)) {
         const int64_t k0 = kb * p.block_k;
         c = mask_tile_class(s_nodes, p.prog.count, mr, q0, q1, k0, block_end(k0, p.block_k, p.seq_k));
       }
@@ -187,6 +191,8 @@ LayoutParams make_params(const llmk_layout_args& a) {
   p.full_ptr = reinterpret_cast<int64_t*>(a.full_ptr);
   p.partial_idx = reinterpret_cast<int32_t*>(a.partial_idx);
   p.full_idx = reinterpret_cast<int32_t*>(a.full_idx);
+  p.selection = reinterpret_cast<const uint8_t*>(a.selection);
+  p.nkb = blocks_of(a.seq_k, a.block_k);
   return p;
 }
 

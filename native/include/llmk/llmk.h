@@ -368,7 +368,9 @@ LLMK_API int32_t llmk_attn_merge_cuda(int32_t device, const void* out_a, const f
  *     unreachable). Pooled vertical / slash block masses are double sums in index order (slash
  *     offsets binned by s / block_k) and are ordered as doubles. The short-prompt fallback
  *     (Sq <= max(2 * block, min_budget_blocks * block)) selects every reachable tile, pattern
- *     DENSE, divergence NaN.
+ *     DENSE, verticals = slashes = 0, divergence NaN. The divergence d uses exp/log in double (a
+ *     device libm may differ from the host's in the last bit: the query-aware decision d < tau
+ *     can then differ only for d within ~1e-15 of tau).
  *   XATTN [nqb, nkb]: antidiagonal block masses A[qb, kb] (row softmax of the stride-reshaped
  *     logits, summed over the block's reshaped rows and columns).
  * head_counts [B, Hq, 5] int64: pattern (llmk_prefill_pattern), verticals (VS |C|, FLEX vertical

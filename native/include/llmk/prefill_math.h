@@ -62,6 +62,16 @@ LLMK_HD bool prefill_precedes(T va, int64_t ia, T vb, int64_t ib) {
   return va > vb || (va == vb && ia < ib);
 }
 
+/* a * b rounded on its own: nvcc would otherwise fuse it with a following addition (FMA), which
+ * the host compiler does not do, and the backends would round differently. */
+LLMK_HD double prefill_dmul(double a, double b) {
+#if defined(__CUDA_ARCH__)
+  return __dmul_rn(a, b);
+#else
+  return a * b;
+#endif
+}
+
 /* Mass of a value in cumulative sums: values not > 0 (negative, NaN) count as 0. */
 LLMK_HD double prefill_mass(double x) { return x > 0.0 ? x : 0.0; }
 
@@ -223,7 +233,7 @@ LLMK_HD void prefill_xattn_row(const float* scores, uint8_t* row, int64_t qb, co
   const PrefillF32 val{a};
   double total = 0.0;
   for (int64_t kb = 0; kb <= diag; ++kb) total += prefill_mass(a[kb]);
-  const double target = threshold * total;
+  const double target = prefill_dmul(threshold, total);
   double cum = prefill_mass(a[0]);
   row[0] = 1;
   if (diag > 0) {
@@ -247,7 +257,7 @@ LLMK_HD void prefill_xattn_row(const float* scores, uint8_t* row, int64_t qb, co
 LLMK_HD int64_t prefill_cover_count(const float* v, int64_t n, double frac, int32_t* heap) {
   double total = 0.0;
   for (int64_t i = 0; i < n; ++i) total += prefill_mass(v[i]);
-  const double target = frac * total;
+  const double target = prefill_dmul(frac, total);
   const PrefillF32 val{v};
   for (int64_t i = 0; i < n; ++i) heap[i] = static_cast<int32_t>(i);
   prefill_heapify(heap, n, val);
@@ -327,11 +337,11 @@ LLMK_HD PrefillHeadInfo prefill_flex_choose(const float* scores, uint8_t* sel, c
   for (int64_t kb = 0; kb < g.nkb; ++kb) z += exp(static_cast<double>(ahat[kb]) - mx);
   double kl_a = 0.0, kl_b = 0.0;
   for (int64_t kb = 0; kb < g.nkb; ++kb) {
-    const double a = exp(static_cast<double>(ahat[kb]) - mx) / z, b = vb[kb], m = 0.5 * (a + b);
-    if (a > 0.0) kl_a += a * log(a / m);
-    if (b > 0.0) kl_b += b * log(b / m);
+    const double a = exp(static_cast<double>(ahat[kb]) - mx) / z, b = vb[kb], m = prefill_dmul(0.5, a + b);
+    if (a > 0.0) kl_a += prefill_dmul(a, log(a / m));
+    if (b > 0.0) kl_b += prefill_dmul(b, log(b / m));
   }
-  const double js = 0.5 * kl_a + 0.5 * kl_b;
+  const double js = prefill_dmul(0.5, kl_a) + prefill_dmul(0.5, kl_b);
   const double d = sqrt(js > 0.0 ? js : 0.0);
   info.divergence = d;
   const bool query_aware = d < p.tau;
@@ -353,7 +363,7 @@ LLMK_HD PrefillHeadInfo prefill_flex_choose(const float* scores, uint8_t* sel, c
         ws.heap[n++] = static_cast<int32_t>(i * g.nkb + kb);
       }
     }
-    const double target = p.gamma * total;
+    const double target = prefill_dmul(p.gamma, total);
     const PrefillF32 val{amat};
     prefill_heapify(ws.heap, n, val);
     double cum = 0.0;

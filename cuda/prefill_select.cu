@@ -60,7 +60,7 @@ __global__ void select_rows(const __grid_constant__ SelectParams p) {
   const PrefillWs ws = llmk::prefill_ws(p.ws + h * p.ws_bytes, p.g);
   const float* sc = p.scores + head * p.per_head;
   switch (p.method) {
-    case LLMK_PREFILL_VERTICAL_SLASH: llmk::prefill_vs_mark_row(row, qb, p.g, p.ssize, ws); break;
+    case LLMK_PREFILL_VERTICAL_SLASH: llmk::prefill_vs_mark_row(row, qb, p.g, ws); break;
     case LLMK_PREFILL_FLEX: llmk::prefill_flex_mark_row(row, qb, p.g, p.infos[h], ws); break;
     case LLMK_PREFILL_BLOCK_TOPK:
       llmk::prefill_topk_row(sc, row, qb, p.g, p.top_k, p.force_diag != 0, ws.heap + qb * p.g.nkb);

@@ -117,19 +117,22 @@ LLMK_HD int32_t prefill_pop(int32_t* h, int64_t* n, const V& val) {
 /* ---- workspace ------------------------------------------------------------------------------ */
 
 struct PrefillWs {
-  int32_t* heap;  // [max(Sk, nqb * nkb)]
+  int32_t* heap;  // [max(Sk + 1, nqb * nkb)]; VS after choose: prefix counts of the chosen offsets
   int32_t* list;  // [Sk + 2 * nkb]: VS slash offsets; FLEX vertical blocks, slash diagonals
   double* dbl;    // [2 * nkb]: VS column minimum per key block (as int64); FLEX vb, sb
 };
 
 LLMK_HD int64_t prefill_round8(int64_t bytes) { return (bytes + 7) / 8 * 8; }
+LLMK_HD int64_t prefill_heap_items(const PrefillGeom& g) {
+  return g.sk + 1 > g.nqb * g.nkb ? g.sk + 1 : g.nqb * g.nkb;
+}
 LLMK_HD int64_t prefill_ws_bytes(const PrefillGeom& g) {
-  const int64_t heap = g.sk > g.nqb * g.nkb ? g.sk : g.nqb * g.nkb;
+  const int64_t heap = prefill_heap_items(g);
   return prefill_round8(4 * heap) + prefill_round8(4 * (g.sk + 2 * g.nkb)) + 16 * g.nkb;
 }
 LLMK_HD PrefillWs prefill_ws(void* base, const PrefillGeom& g) {
   unsigned char* p = static_cast<unsigned char*>(base);
-  const int64_t heap = g.sk > g.nqb * g.nkb ? g.sk : g.nqb * g.nkb;
+  const int64_t heap = prefill_heap_items(g);
   PrefillWs w;
   w.heap = reinterpret_cast<int32_t*>(p);
   p += prefill_round8(4 * heap);
@@ -149,7 +152,8 @@ struct PrefillHeadInfo {
 
 /* Columns C = [0, fc) + best (vsize - fc) of vert[fc:]; slashes D = [0, fs) + best (ssize - fs) of
  * slash[fs:]. Writes colmin[kb] (smallest chosen column in key block kb, or INT64_MAX) into
- * ws.dbl and D into ws.list[0 : ssize]. Requires fc <= vsize <= Sk, fs <= ssize <= Sk. */
+ * ws.dbl, D into ws.list[0 : ssize] and the prefix counts of D (heap[s] = |D ∩ [0, s)|, s <= Sk)
+ * into ws.heap, so a row tests each key block in O(1). Requires fc <= vsize <= Sk, fs <= ssize <= Sk. */
 LLMK_HD PrefillHeadInfo prefill_vs_choose(const float* scores, const PrefillGeom& g, int64_t vsize, int64_t ssize,
                                           int64_t fc, int64_t fs, const PrefillWs& ws) {
   int64_t* colmin = reinterpret_cast<int64_t*>(ws.dbl);
@@ -171,6 +175,9 @@ LLMK_HD PrefillHeadInfo prefill_vs_choose(const float* scores, const PrefillGeom
   for (int64_t i = 0; i < n; ++i) ws.heap[i] = static_cast<int32_t>(fs + i);
   prefill_heapify(ws.heap, n, slash);
   for (int64_t kept = fs; kept < ssize && n > 0; ++kept) ws.list[kept] = prefill_pop(ws.heap, &n, slash);
+  for (int64_t i = 0; i <= g.sk; ++i) ws.heap[i] = 0;
+  for (int64_t i = 0; i < ssize; ++i) ws.heap[ws.list[i] + 1] = 1;
+  for (int64_t i = 0; i < g.sk; ++i) ws.heap[i + 1] += ws.heap[i];
   PrefillHeadInfo info;
   info.pattern = LLMK_PREFILL_PAT_VERTICAL_SLASH;
   info.verticals = vsize;
@@ -180,24 +187,20 @@ LLMK_HD PrefillHeadInfo prefill_vs_choose(const float* scores, const PrefillGeom
   return info;
 }
 
-/* Marks the key blocks [lo / bk, hi / bk] of keys [lo, hi] (clipped to [0, Sk)) in row. */
-LLMK_HD void prefill_mark_keys(uint8_t* row, const PrefillGeom& g, int64_t lo, int64_t hi) {
-  if (lo < 0) lo = 0;
-  if (hi >= g.sk) hi = g.sk - 1;
-  for (int64_t kb = lo / g.bk; lo <= hi && kb <= hi / g.bk; ++kb) row[kb] = 1;
-}
-
-/* Row qb: every key block whose chosen column is <= last(qb); every block touched by a slash s
- * (keys [first(qb) - s, last(qb) - s], one per query). */
-LLMK_HD void prefill_vs_mark_row(uint8_t* row, int64_t qb, const PrefillGeom& g, int64_t ssize, const PrefillWs& ws) {
+/* Row qb: every key block whose chosen column is <= last(qb), and every block a chosen slash
+ * touches: some query qa in [first(qb), last(qb)] and key k in the block with qa - k = s in D, i.e.
+ * D meets [first - k_hi, last - k_lo] (s >= 0 makes the pair causal). O(nkb) per row. */
+LLMK_HD void prefill_vs_mark_row(uint8_t* row, int64_t qb, const PrefillGeom& g, const PrefillWs& ws) {
   const int64_t* colmin = reinterpret_cast<const int64_t*>(ws.dbl);
+  const int32_t* below = ws.heap;  // below[s] = |D ∩ [0, s)|
   const int64_t first = prefill_first(g, qb), last = prefill_last(g, qb);
-  for (int64_t kb = 0; kb < g.nkb; ++kb) {
-    if (colmin[kb] <= last) row[kb] = 1;
-  }
-  for (int64_t i = 0; i < ssize; ++i) {
-    const int64_t s = ws.list[i];
-    prefill_mark_keys(row, g, first - s, last - s);
+  const int64_t diag = last / g.bk;
+  for (int64_t kb = 0; kb <= diag; ++kb) {
+    const int64_t k_lo = kb * g.bk, k_hi = (kb + 1) * g.bk - 1 < g.sk - 1 ? (kb + 1) * g.bk - 1 : g.sk - 1;
+    int64_t s_lo = first - k_hi, s_hi = last - k_lo;
+    if (s_lo < 0) s_lo = 0;
+    if (s_hi > g.sk - 1) s_hi = g.sk - 1;
+    if (colmin[kb] <= last || (s_lo <= s_hi && below[s_hi + 1] > below[s_lo])) row[kb] = 1;
   }
 }
 

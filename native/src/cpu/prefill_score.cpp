@@ -95,20 +95,21 @@ void last_q_stats(const Inputs& in, int64_t head, const LastQBuffers& t, bool me
         const int64_t qa = qa0 + r;
         const int64_t cols = std::min(kc, qa - k0 + 1);  // causal: keys <= qa
         if (cols <= 0) continue;
-        const float* sr = t.s + r * kKeyChunk;
+        float* sr = t.s + r * kKeyChunk;
+        float alpha = 0.0f;
         if (pass == 0) {
-          float mx = t.m[r];
-          for (int64_t j = 0; j < cols; ++j) mx = std::max(mx, sr[j]);
-          float sum = 0.0f;
-          for (int64_t j = 0; j < cols; ++j) sum += std::exp(sr[j] - mx);
-          t.l[r] = t.l[r] * std::exp(t.m[r] - mx) + sum;  // exp(-inf) = 0 on the first chunk
-          t.m[r] = mx;
+          /* the attention kernel's vectorised online-softmax step updates the row max / sum */
+          isa_k.attn_tile_softmax(sr, kKeyChunk, 1, cols, 0.0f, t.m + r, t.l + r, &alpha);
         } else {
-          const float mx = t.m[r], inv = 1.0f / t.l[r];
+          /* with the final max as the running max the same step leaves exp(s - max) in sr */
+          float mx = t.m[r], scratch = 0.0f;
+          isa_k.attn_tile_softmax(sr, kKeyChunk, 1, cols, 0.0f, &mx, &scratch, &alpha);
+          const float inv = 1.0f / t.l[r];
+          float* sl = slash + (qa - k0);  // slash offset of key k0 + j is qa - k0 - j
           for (int64_t j = 0; j < cols; ++j) {
-            const float p = std::exp(sr[j] - mx) * inv;
+            const float p = sr[j] * inv;
             vert[k0 + j] += p;
-            slash[qa - (k0 + j)] += p;
+            sl[-j] += p;
           }
         }
       }
@@ -258,14 +259,18 @@ void xattn_task(const Inputs& in, const XattnPlan& p, int64_t head, int64_t task
     std::fill(t.acc, t.acc + g.nkb, 0.0);
     const int64_t r1 = std::min((qb + 1) * p.m, p.rq);
     for (int64_t i = qb * p.m; i < r1; ++i) {
-      const float* sr = t.strip + (i - i0) * p.ld;
+      float* sr = t.strip + (i - i0) * p.ld;
       const int64_t cols = std::min(p.rk, i + p.off_r + 1);
-      float mx = -INFINITY;
-      for (int64_t j = 0; j < cols; ++j) mx = std::max(mx, sr[j]);
-      double sum = 0.0;
-      for (int64_t j = 0; j < cols; ++j) sum += std::exp(sr[j] - mx);
-      const double inv = 1.0 / sum;
-      for (int64_t j = 0; j < cols; ++j) t.acc[j / p.m] += std::exp(sr[j] - mx) * inv;
+      /* vectorised exp(s - max) in place and the row sum (the attention kernel's softmax step) */
+      float mx = -INFINITY, sum = 0.0f, alpha = 0.0f;
+      isa_k.attn_tile_softmax(sr, p.ld, 1, cols, 0.0f, &mx, &sum, &alpha);
+      const double inv = 1.0 / static_cast<double>(sum);
+      for (int64_t kb = 0; kb * p.m < cols; ++kb) {
+        const int64_t j1 = std::min(cols, (kb + 1) * p.m);
+        float part = 0.0f;
+        for (int64_t j = kb * p.m; j < j1; ++j) part += sr[j];
+        t.acc[kb] += part * inv;
+      }
     }
     for (int64_t kb = 0; kb < g.nkb; ++kb) out[qb * g.nkb + kb] = static_cast<float>(t.acc[kb]);
   }

@@ -79,7 +79,7 @@ extern "C" int32_t llmk_prefill_select_cpu(const llmk_prefill_args* args) noexce
       PrefillHeadInfo info;
       if (a.method == LLMK_PREFILL_VERTICAL_SLASH) {
         info = prefill_vs_choose(sc, g, a.vertical_size, a.slash_size, a.forced_columns, a.forced_slashes, ws);
-        for (int64_t qb = 0; qb < g.nqb; ++qb) prefill_vs_mark_row(sel + qb * g.nkb, qb, g, a.slash_size, ws);
+        for (int64_t qb = 0; qb < g.nqb; ++qb) prefill_vs_mark_row(sel + qb * g.nkb, qb, g, ws);
       } else {
         info = prefill_flex_choose(sc, sel, g, fp, ws);
         for (int64_t qb = 0; qb < g.nqb; ++qb) prefill_flex_mark_row(sel + qb * g.nkb, qb, g, info, ws);

@@ -354,11 +354,24 @@ extern "C" int32_t llmk_prefill_score_cuda(const llmk_prefill_args* args) noexce
     const llmk_prefill_args& a = *args;
     int32_t device = 0;
     LLMK_TRY_STATUS(device_of(a.device, &device));
-    /* staged rows live in shared memory: one reshaped XATTN row is stride * d floats */
-    const int64_t stage = a.method == LLMK_PREFILL_XATTN ? a.stride * a.head_dim + 2 * (a.block_q / a.stride) : a.head_dim;
-    if (stage > 40960) {
-      return llmk::fail(LLMK_ERR_INVALID_ARGUMENT, "CUDA prefill scores: head_dim (times stride, XATTN) must be <= 40960 "
-                                                   "floats of shared memory; got " + std::to_string(stage));
+    /* Staged rows live in shared memory: a query row (d floats, within the 48 KiB every launch
+     * gets), or for XATTN a reshaped row (stride * d) plus per-row statistics (opt-in, kept under
+     * the 99 KiB of the smallest target). Grid y dimensions (query / key blocks) are < 2^16. */
+    const int64_t stage = a.method == LLMK_PREFILL_XATTN ? a.stride * a.head_dim + 2 * (a.block_q / a.stride) + kThreads
+                                                         : a.head_dim;
+    const int64_t stage_cap = a.method == LLMK_PREFILL_XATTN ? 24576 : 12288;
+    if (stage > stage_cap) {
+      return llmk::fail(LLMK_ERR_INVALID_ARGUMENT, "CUDA prefill scores: " +
+                                                       std::string(a.method == LLMK_PREFILL_XATTN ? "stride * head_dim + 2 * block_q / stride + 256"
+                                                                                                  : "head_dim") +
+                                                       " must be <= " + std::to_string(stage_cap) + "; got " + std::to_string(stage));
+    }
+    const llmk::PrefillGeom geom = llmk::prefill_geom_of(a);
+    if ((a.method != LLMK_PREFILL_BLOCK_TOPK && a.method != LLMK_PREFILL_XATTN && (a.seq_k + kThreads - 1) / kThreads > 65535) ||
+        (a.method != LLMK_PREFILL_VERTICAL_SLASH && (geom.nqb > 65535 || geom.nkb > 65535))) {
+      return llmk::fail(LLMK_ERR_INVALID_ARGUMENT, "CUDA prefill scores: seq_q / block_q and seq_k / block_k must be <= 65535 "
+                                                   "blocks and seq_k <= 65535 * 256; got " + std::to_string(geom.nqb) + ", " +
+                                                   std::to_string(geom.nkb) + " and " + std::to_string(a.seq_k));
     }
     const int64_t elem = a.dtype == LLMK_F32 ? 4 : 2;
     LLMK_TRY_STATUS(llmk::attn::require_aligned(a.q, elem, "q"));

@@ -464,6 +464,148 @@ void test_flex_select() {
   EXPECT(c.counts[0] == LLMK_PREFILL_PAT_DENSE && c.counts[3] == 36 && std::isnan(c.div[0]));
 }
 
+/* ---- selections against an independent sort-based evaluation, random scores with ties ---- */
+
+float okey(float x) { return std::isnan(x) ? -INFINITY : (x == 0.0f ? 0.0f : x); }
+double mass(double x) { return x > 0 ? x : 0.0; }
+
+/* items sorted by (value desc, index asc) under the key */
+template <typename T>
+std::vector<int64_t> order(const std::vector<int64_t>& items, const T* v) {
+  std::vector<int64_t> o = items;
+  std::sort(o.begin(), o.end(), [&](int64_t a, int64_t b) {
+    const double ka = okey(static_cast<float>(v[a])), kb = okey(static_cast<float>(v[b]));
+    return ka > kb || (ka == kb && a < b);
+  });
+  return o;
+}
+std::vector<int64_t> order_d(const std::vector<int64_t>& items, const double* v) {
+  std::vector<int64_t> o = items;
+  std::sort(o.begin(), o.end(), [&](int64_t a, int64_t b) { return v[a] > v[b] || (v[a] == v[b] && a < b); });
+  return o;
+}
+
+void test_random_select(uint32_t seed) {
+  std::mt19937 rng(seed);
+  const float vals[] = {0.0f, -0.0f, 0.0625f, 0.125f, 0.125f, 0.25f, std::nanf(""), 0.5f, 1.0f, 0.03125f};
+  std::uniform_int_distribution<int> pick(0, 9);
+  const int64_t sq = 37 + seed * 3, sk = sq + 16, block = 4;
+  const int64_t nqb = (sq + block - 1) / block, nkb = (sk + block - 1) / block, off = sk - sq;
+  auto diag = [&](int64_t qb) { return (std::min((qb + 1) * block, sq) - 1 + off) / block; };
+  for (int64_t method : {int64_t{LLMK_PREFILL_BLOCK_TOPK}, int64_t{LLMK_PREFILL_XATTN}, int64_t{LLMK_PREFILL_FLEX}}) {
+    SelCase c(method, sq, sk, block);
+    c.a.top_k = 1 + seed % 4;
+    c.a.flags = seed % 2 ? LLMK_PREFILL_FORCE_DIAGONAL : 0;
+    c.a.threshold = 0.3 + 0.1 * (seed % 6);
+    c.a.gamma = 0.5 + 0.1 * (seed % 5);
+    c.a.tau = seed % 3 == 0 ? 1.0 : 0.0;  // all query-aware, or none
+    c.a.min_budget_blocks = 1 + seed % 2;
+    c.a.max_budget_blocks = 2 + seed % 3;
+    EXPECT(c.run() == LLMK_OK);
+    std::vector<float> sc(c.scores.size());
+    for (float& x : sc) x = vals[pick(rng)];
+    c.scores = sc;
+    c.a.scores = reinterpret_cast<int64_t>(c.scores.data());
+    EXPECT(llmk_prefill_select_cpu(&c.a) == LLMK_OK);
+    std::vector<uint8_t> want(nqb * nkb, 0);
+    if (method == LLMK_PREFILL_BLOCK_TOPK || method == LLMK_PREFILL_XATTN) {
+      for (int64_t qb = 0; qb < nqb; ++qb) {
+        const float* row = &sc[qb * nkb];
+        const int64_t dg = diag(qb);
+        std::vector<int64_t> forced, others;
+        if (method == LLMK_PREFILL_XATTN) forced = dg > 0 ? std::vector<int64_t>{0, dg} : std::vector<int64_t>{0};
+        else if (c.a.flags) forced = {dg};
+        for (int64_t kb = 0; kb <= dg; ++kb)
+          if (std::find(forced.begin(), forced.end(), kb) == forced.end()) others.push_back(kb);
+        const auto o = order(others, row);
+        for (int64_t kb : forced) want[qb * nkb + kb] = 1;
+        if (method == LLMK_PREFILL_BLOCK_TOPK) {
+          const int64_t budget = std::min<int64_t>(c.a.top_k, dg + 1);
+          for (int64_t i = 0; i < budget - static_cast<int64_t>(forced.size()) && i < static_cast<int64_t>(o.size()); ++i)
+            want[qb * nkb + o[i]] = 1;
+        } else {
+          double total = 0, cum = 0;
+          for (int64_t kb = 0; kb <= dg; ++kb) total += mass(row[kb]);
+          for (int64_t kb : forced) cum += mass(row[kb]);
+          for (size_t i = 0; i < o.size() && !(cum >= c.a.threshold * total); ++i) {
+            want[qb * nkb + o[i]] = 1;
+            cum += mass(row[o[i]]);
+          }
+        }
+      }
+    } else {
+      const float* vert = sc.data();
+      const float* slash = vert + sk;
+      const float* ahat = slash + sk;
+      const float* am = ahat + nkb;
+      auto cover = [&](const float* v) {
+        std::vector<int64_t> all(sk);
+        std::iota(all.begin(), all.end(), 0);
+        double total = 0, cum = 0;
+        for (int64_t j = 0; j < sk; ++j) total += mass(v[j]);
+        int64_t n = 0;
+        for (int64_t j : order(all, v)) {
+          if (cum >= c.a.gamma * total) break;
+          cum += mass(v[j]);
+          ++n;
+        }
+        return n;
+      };
+      auto clampb = [&](int64_t x) { return std::max(c.a.min_budget_blocks, std::min(c.a.max_budget_blocks, x)); };
+      int64_t nv = clampb(cover(vert) / block + 1), ns = clampb(cover(slash) / block + 1);
+      std::vector<double> vb(nkb, 0.0), sb(nkb, 0.0);
+      for (int64_t j = 0; j < sk; ++j) {
+        vb[j / block] += mass(vert[j]);
+        sb[j / block] += mass(slash[j]);
+      }
+      double mx = -INFINITY, z = 0, kl1 = 0, kl2 = 0;
+      for (int64_t kb = 0; kb < nkb; ++kb) mx = std::max(mx, static_cast<double>(ahat[kb]));
+      for (int64_t kb = 0; kb < nkb; ++kb) z += std::exp(ahat[kb] - mx);
+      for (int64_t kb = 0; kb < nkb; ++kb) {
+        const double x = std::exp(ahat[kb] - mx) / z, y = vb[kb], m = 0.5 * (x + y);
+        if (x > 0) kl1 += x * std::log(x / m);
+        if (y > 0) kl2 += y * std::log(y / m);
+      }
+      const double d = std::sqrt(std::max(0.0, 0.5 * kl1 + 0.5 * kl2));
+      const bool qaware = d < c.a.tau;
+      if (qaware) nv = ns = c.a.min_budget_blocks;
+      std::vector<int64_t> rest;
+      for (int64_t kb = 1; kb < nkb; ++kb) rest.push_back(kb);
+      auto ov = order_d(rest, vb.data()), os = order_d(rest, sb.data());
+      std::vector<int64_t> vs{0}, ss{0};
+      for (int64_t i = 0; i + 1 < nv && i < static_cast<int64_t>(ov.size()); ++i) vs.push_back(ov[i]);
+      for (int64_t i = 0; i + 1 < ns && i < static_cast<int64_t>(os.size()); ++i) ss.push_back(os[i]);
+      for (int64_t qb = 0; qb < nqb; ++qb) {
+        for (int64_t kb : vs) if (kb <= diag(qb)) want[qb * nkb + kb] = 1;
+        for (int64_t t : ss) if (diag(qb) - t >= 0) want[qb * nkb + diag(qb) - t] = 1;
+      }
+      if (qaware) {
+        std::vector<int64_t> items;
+        double total = 0, cum = 0;
+        for (int64_t i = 0; i < nqb; ++i)
+          for (int64_t kb = 0; kb <= diag(i); ++kb) {
+            items.push_back(i * nkb + kb);
+            total += mass(am[i * nkb + kb]);
+          }
+        for (int64_t f : order(items, am)) {
+          if (cum >= c.a.gamma * total) break;
+          want[f] = 1;
+          cum += mass(am[f]);
+        }
+      }
+      EXPECT(c.counts[0] == (qaware ? LLMK_PREFILL_PAT_QUERY_AWARE : LLMK_PREFILL_PAT_VERTICAL_SLASH));
+      EXPECT(c.counts[1] == static_cast<int64_t>(vs.size()) && c.counts[2] == static_cast<int64_t>(ss.size()));
+      EXPECT(std::fabs(c.div[0] - d) <= 1e-6 * (1 + d));
+    }
+    const bool same = want == c.sel;
+    EXPECT(same);
+    if (!same) std::fprintf(stderr, "random select: method %ld seed %u differs\n", static_cast<long>(method), seed);
+    int64_t blocks = 0;
+    for (uint8_t v : want) blocks += v;
+    EXPECT(c.counts[3] == blocks);
+  }
+}
+
 /* ---- argument errors ----------------------------------------------------------------------- */
 
 void expect_invalid(llmk_prefill_args a, const char* name, bool select = false) {
@@ -576,6 +718,7 @@ int main() {
   test_xattn_select();
   for (uint32_t seed = 1; seed <= 5; ++seed) test_vs_select(seed);
   test_flex_select();
+  for (uint32_t seed = 1; seed <= 12; ++seed) test_random_select(seed);
   test_bad_args();
   test_layout_selection();
   if (failures) {

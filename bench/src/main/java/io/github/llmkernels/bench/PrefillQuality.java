@@ -3,6 +3,7 @@ package io.github.llmkernels.bench;
 import io.github.llmkernels.attention.AShapeOptions;
 import io.github.llmkernels.attention.AttentionOptions;
 import io.github.llmkernels.attention.AttentionOutput;
+import io.github.llmkernels.attention.AttentionRecall;
 import io.github.llmkernels.attention.BlockLayout;
 import io.github.llmkernels.attention.BlockTopKOptions;
 import io.github.llmkernels.attention.FlexPrefillOptions;
@@ -54,11 +55,11 @@ import java.util.Map;
  * <ul>
  *   <li>density: {@link PrefillEstimate#density()} (computed pairs over Sq x Sk), and relative to
  *       the causal density;
- *   <li>recall, without materialising Sq x Sk: the estimated layout is a subset of the causal
- *       set and both passes use the same scores, so the share of query i's dense softmax mass
- *       inside the layout is exactly {@code exp(lse_sparse_i - lse_dense_i)} (clamped to 1; 0 when
- *       the query sees nothing). Head recall = mean over queries; also the lowest head and the
- *       lowest query block (mean over its queries);
+ *   <li>recall, without materialising Sq x Sk ({@link AttentionRecall}): the estimated layout is
+ *       a subset of the causal set and both passes use the same scores, so the share of query i's
+ *       dense softmax mass inside the layout is exactly {@code exp(lse_sparse_i - lse_dense_i)}
+ *       (clamped to 1; 0 when the query sees nothing). Head recall = mean over queries; also the
+ *       lowest head and the lowest query block (mean over its queries);
  *   <li>output relative error {@code ||O_sparse - O_dense||_F / ||O_dense||_F} per head (F32
  *       outputs);
  *   <li>times: estimate (median of --reps), sparse attention and dense attention (median of
@@ -197,56 +198,13 @@ public final class PrefillQuality {
         }
       }
       int heads = dense.batch() * dense.heads();
-      double[] recall = new double[heads];
-      double[] minBlock = new double[heads];
-      double[] err = new double[heads];
-      compare(dense, lse, out, e.layout().blockQ(), recall, minBlock, err);
+      double[] recall = AttentionRecall.headMeanRecall(lse, dense.lse(), heads, dense.seqQ());
+      double[] minBlock = AttentionRecall.headMinBlockRecall(lse, dense.lse(), heads, dense.seqQ(),
+          e.layout().blockQ());
+      double[] err = AttentionRecall.headRelativeError(out, dense.out(), heads, dense.seqQ(), dense.dim());
       return new Result(method, dense.seqQ(), e.density(), causalDensity(dense.seqQ(), k.shape(2)), recall, minBlock,
           err, median(est), median(attn), dense.ms(), e.heads());
     }
-  }
-
-  /**
-   * Per head: recall (mean over queries of exp(lse_sparse - lse_dense), clamped to 1), the lowest
-   * query-block mean of it, and the relative Frobenius error of the output.
-   */
-  static void compare(Dense dense, float[] lseSparse, float[] outSparse, int blockQ, double[] recall,
-      double[] minBlock, double[] relErr) {
-    int sq = dense.seqQ();
-    int d = dense.dim();
-    for (int head = 0; head < recall.length; head++) {
-      double sum = 0;
-      double worst = Double.POSITIVE_INFINITY;
-      for (int q0 = 0; q0 < sq; q0 += blockQ) {
-        double block = 0;
-        int q1 = Math.min(sq, q0 + blockQ);
-        for (int i = q0; i < q1; i++) {
-          block += queryRecall(lseSparse[head * sq + i], dense.lse()[head * sq + i]);
-        }
-        sum += block;
-        worst = Math.min(worst, block / (q1 - q0));
-      }
-      recall[head] = sum / sq;
-      minBlock[head] = worst;
-      double num = 0;
-      double den = 0;
-      long base = (long) head * sq * d;
-      for (long i = base; i < base + (long) sq * d; i++) {
-        double o = dense.out()[(int) i];
-        double diff = outSparse[(int) i] - o;
-        num += diff * diff;
-        den += o * o;
-      }
-      relErr[head] = den == 0 ? (num == 0 ? 0 : Double.POSITIVE_INFINITY) : Math.sqrt(num / den);
-    }
-  }
-
-  /** Share of a query's dense softmax mass inside the layout, from the two log-sum-exps. */
-  static double queryRecall(float lseSparse, float lseDense) {
-    if (lseSparse == Float.NEGATIVE_INFINITY) {
-      return lseDense == Float.NEGATIVE_INFINITY ? 1 : 0;
-    }
-    return Math.min(1.0, Math.exp((double) lseSparse - lseDense));
   }
 
   static double median(double[] x) {

@@ -206,4 +206,34 @@ public final class Tolerances {
    * is below this: 5x twice the score tolerance, so that scores within tolerance can flip it.
    */
   public static final double PREFILL_DECISION_MARGIN = 1e-3;
+
+  /**
+   * Recall exp(lse_sparse - lse_dense) (AttentionRecall) against the mass inside the layout
+   * counted or evaluated in double (PrefillRecallTest), where every |lse| is below 9 (log 257 plus
+   * N(0, 1) scores or scores capped at 3; mostly below 8, where an ulp is 4.8e-7). JAVA computes
+   * each lse in double and rounds it to F32 once: within half an ulp each (at most 4.8e-7 below
+   * 16), so the recall is within 9.5e-7 (measured: at most 4.0e-7).
+   */
+  public static final double PREFILL_RECALL_ATOL = 1e-6;
+
+  /**
+   * The same for fp32 kernels (NATIVE, CUDA): the online-softmax sums add their rounding to each
+   * lse. Measured on ten fresh seeds: up to 7.9e-7 against double and 9.5e-7 (two ulps) between
+   * the dense causal pass and an all-tiles layout of other blocks; 3e-6 (six ulps) leaves 3x.
+   */
+  public static final double PREFILL_RECALL_FP32_ATOL = 3e-6;
+
+  /**
+   * One-hot rows (score 40 on one key, 0 elsewhere) give recall 1 or 0 up to S e^-40 ~ 1e-15 after
+   * the F32 rounding of the lse (40 + log1p(S e^-40) rounds to 40): a head mean equals the share of
+   * kept rows far below this.
+   */
+  public static final double PREFILL_RECALL_ONE_HOT_MEAN_ATOL = 1e-9;
+
+  /**
+   * Dense causal attention with every tile selected (blocks 16 x 24) against the dense layout
+   * (blocks 64 x 64): the same sums in another tile order, F32 output. JAVA: 0; NATIVE: measured
+   * 0.9e-7 to 1.03e-7 of relative Frobenius error (fp32 rounding) on ten seeds; 1e-6 leaves 10x.
+   */
+  public static final double PREFILL_DENSE_REL_ERR = 1e-6;
 }

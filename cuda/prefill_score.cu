@@ -359,7 +359,9 @@ extern "C" int32_t llmk_prefill_score_cuda(const llmk_prefill_args* args) noexce
      * the 99 KiB of the smallest target). Grid y dimensions (query / key blocks) are < 2^16. */
     const int64_t stage = a.method == LLMK_PREFILL_XATTN ? a.stride * a.head_dim + 2 * (a.block_q / a.stride) + kThreads
                                                          : a.head_dim;
-    const int64_t stage_cap = a.method == LLMK_PREFILL_XATTN ? 24576 : 12288;
+    // non-XATTN: lastq_sums stages whole query rows of kMaxStageFloats at most (a larger d would
+    // leave it 0 rows per step)
+    const int64_t stage_cap = a.method == LLMK_PREFILL_XATTN ? 24576 : kMaxStageFloats;
     if (stage > stage_cap) {
       return llmk::fail(LLMK_ERR_INVALID_ARGUMENT, "CUDA prefill scores: " +
                                                        std::string(a.method == LLMK_PREFILL_XATTN ? "stride * head_dim + 2 * block_q / stride + 256"
@@ -372,6 +374,13 @@ extern "C" int32_t llmk_prefill_score_cuda(const llmk_prefill_args* args) noexce
       return llmk::fail(LLMK_ERR_INVALID_ARGUMENT, "CUDA prefill scores: seq_q / block_q and seq_k / block_k must be <= 65535 "
                                                    "blocks and seq_k <= 65535 * 256; got " + std::to_string(geom.nqb) + ", " +
                                                    std::to_string(geom.nkb) + " and " + std::to_string(a.seq_k));
+    }
+    // lastq_rowstats runs one block per (head, observation row) along grid x (< 2^31)
+    if (a.method != LLMK_PREFILL_BLOCK_TOPK && a.method != LLMK_PREFILL_XATTN &&
+        a.batch * a.heads_q > INT32_MAX / (a.last_q > 0 ? a.last_q : 1)) {
+      return llmk::fail(LLMK_ERR_INVALID_ARGUMENT, "CUDA prefill scores: batch * heads_q * last_q must be <= 2^31 - 1; got " +
+                                                   std::to_string(a.batch) + " * " + std::to_string(a.heads_q) + " * " +
+                                                   std::to_string(a.last_q));
     }
     const int64_t elem = a.dtype == LLMK_F32 ? 4 : 2;
     LLMK_TRY_STATUS(llmk::attn::require_aligned(a.q, elem, "q"));

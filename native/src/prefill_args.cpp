@@ -1,5 +1,6 @@
 #include "prefill_args.h"
 
+#include <cstdio>
 #include <string>
 
 #include "error.h"
@@ -9,7 +10,11 @@ namespace {
 
 int32_t invalid(const std::string& msg) { return fail(LLMK_ERR_INVALID_ARGUMENT, msg); }
 std::string str(int64_t v) { return std::to_string(v); }
-std::string str(double v) { return std::to_string(v); }
+std::string str(double v) {  // round-trip precision: "got 1.0000001", never "got 1.000000"
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.17g", v);
+  return buf;
+}
 
 const char* method_name(int64_t m) {
   switch (m) {
@@ -123,8 +128,11 @@ int32_t check_prefill_args(const llmk_prefill_args* a, PrefillStage stage) {
   }
   if (int32_t rc = require_non_null(reinterpret_cast<const void*>(a->selection), "selection")) return rc;
   if (int32_t rc = require_non_null(reinterpret_cast<const void*>(a->head_counts), "head_counts")) return rc;
+  int64_t selection_bytes = 0;
+  const int64_t seld[] = {heads, g.nqb, g.nkb};
+  if (int32_t rc = require_product(seld, 3, "selection bytes", &selection_bytes)) return rc;
   const struct { int64_t address; int64_t bytes; const char* name; } outs[] = {
-      {a->selection, heads * g.nqb * g.nkb, "selection"},
+      {a->selection, selection_bytes, "selection"},
       {a->head_counts, heads * 5 * 8, "head_counts"},
       {a->head_divergence, a->head_divergence != 0 ? heads * 4 : 0, "head_divergence"}};
   for (int i = 0; i < 3; ++i) {

@@ -181,12 +181,31 @@ void test_layout_selection() {
   for (int64_t i = 0; i < fp[rows]; ++i) EXPECT(gfi[i] == fi[i]);
 }
 
+/* A head_dim the CUDA scorer cannot stage (its query rows live in shared memory) is rejected with
+ * a message before any device work, so this runs on machines without a GPU too; a build without
+ * CUDA answers "unavailable" instead. (8193 once looped forever: 0 rows per staging step.) */
+void test_unstageable_head_dim() {
+  const Shape s{1, 1, 1, 64, 64, 8193, 16, 16, 4};
+  std::vector<float> q(s.Sq * s.d), k(s.Sk * s.d), scores(2 * s.Sk);
+  llmk_prefill_args a = base_args(s, LLMK_PREFILL_VERTICAL_SLASH, LLMK_F32);
+  a.q = reinterpret_cast<int64_t>(q.data());
+  a.k = reinterpret_cast<int64_t>(k.data());
+  a.scores = reinterpret_cast<int64_t>(scores.data());
+  const int32_t rc = llmk_prefill_score_cuda(&a);
+  const bool rejected = rc == LLMK_ERR_INVALID_ARGUMENT && std::strstr(llmk_last_error(), "head_dim") != nullptr;
+  EXPECT(rejected || rc == LLMK_ERR_UNAVAILABLE);
+  if (!rejected && rc != LLMK_ERR_UNAVAILABLE) std::fprintf(stderr, "  head_dim 8193: rc %d, %s\n", rc, llmk_last_error());
+}
+
 }  // namespace
 
 int main() {
-  if (!cuda_device_present()) return 0;
+  test_unstageable_head_dim();
+  if (!cuda_device_present()) return failures ? 1 : 0;
+  // the last shape: more than 256 reshaped key columns (XAttention's second pass tiles them by
+  // 256) and key blocks of 3 reshaped columns that straddle those tiles
   const Shape shapes[] = {{1, 2, 2, 97, 97, 16, 16, 16, 4}, {2, 4, 2, 201, 257, 24, 32, 20, 8},
-                          {1, 3, 1, 257, 257, 40, 64, 64, 16}};
+                          {1, 3, 1, 257, 257, 40, 64, 64, 16}, {1, 2, 1, 2100, 2100, 32, 24, 24, 8}};
   uint32_t seed = 1;
   for (const Shape& s : shapes) {
     for (int64_t method = LLMK_PREFILL_VERTICAL_SLASH; method <= LLMK_PREFILL_XATTN; ++method) {

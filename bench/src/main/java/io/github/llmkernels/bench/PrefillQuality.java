@@ -395,8 +395,13 @@ public final class PrefillQuality {
     if (t.rank() == 3) {
       try (t) {
         Tensor four = Tensor.allocate(dtype, Device.CPU, 1, t.shape(0), t.shape(1), t.shape(2));
-        four.copyElements(t, 0, 0, t.numel());
-        return four;
+        try {
+          four.copyElements(t, 0, 0, t.numel());
+          return four;
+        } catch (RuntimeException e) {
+          four.close();
+          throw e;
+        }
       }
     }
     if (t.rank() != 4) {

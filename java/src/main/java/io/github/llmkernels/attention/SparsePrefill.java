@@ -33,7 +33,9 @@ import java.util.List;
  *
  * <p>Backends: JAVA ({@link SparsePrefillRef}), NATIVE and CUDA (llmk_prefill_score then
  * llmk_prefill_select, then the layout from the selection). Given the same F32 scores every
- * backend selects the same tiles; scores themselves differ by floating-point rounding. A-shape
+ * backend selects the same tiles (one exception: FlexPrefill's divergence uses each platform's
+ * exp and log, so a head whose divergence lies within about an ulp of tau may decide
+ * differently); scores themselves differ by floating-point rounding. A-shape
  * compiles its mask on every backend. Bad arguments throw {@link IllegalArgumentException}
  * naming the method, the parameter, the rule and the value; a closed tensor throws
  * {@link IllegalStateException}.

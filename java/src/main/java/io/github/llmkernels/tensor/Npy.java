@@ -34,7 +34,8 @@ import java.util.Objects;
  *       {@code t.view(torch.int16).numpy().view(np.uint16)} from PyTorch) and is only read by
  *       {@code read(path, DType.BF16)}: a plain {@code uint16} array must not pass for numbers.
  * </ul>
- * {@link #read(Path, DType)} converts any of these to F32, F16 or BF16 (round to nearest even).
+ * {@link #read(Path, DType)} converts any of these to F32, F16 or BF16 (round to nearest even;
+ * {@code <f8} to F16 or BF16 goes through F32, so it rounds twice).
  * Fortran order is rejected (save with {@code np.ascontiguousarray}). Data stream into off-heap
  * host memory in 64 MiB chunks, so files past 2 GiB work.
  *
@@ -260,7 +261,10 @@ public final class Npy {
     return new Header(descr, kind, false, shape, dataOffset);
   }
 
-  /** Writes a floating tensor (any device, any strides) as a C-ordered .npy file. */
+  /**
+   * Writes a floating tensor as a C-ordered .npy file: host tensors with any strides, device
+   * tensors contiguous (they are copied to the host first).
+   */
   public static void write(Path path, Tensor t) {
     Objects.requireNonNull(path, "path");
     Objects.requireNonNull(t, "tensor");

@@ -1,6 +1,5 @@
 package io.github.llmkernels.attention;
 
-import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -85,19 +84,25 @@ class SparsePrefillForwardTest {
           new FlexPrefillOptions(0.8, 0.1, 16, Integer.MAX_VALUE, 16, 16, 0), new XAttentionOptions(8, 0.8, 16, 0));
       for (PrefillOptions o : options) {
         String ctx = backend + " " + c.describe() + " " + o + ", seed " + seed;
+        // the oracle attends over the tiles this backend's own estimate chose (forward estimates
+        // on the backend too, so a near-tie decided differently by JAVA cannot make this flaky)
         MaskSpec mask;
-        try (PrefillEstimate e = SparsePrefill.estimate(c.q, c.k, o, Exec.backend(Backend.JAVA))) {
+        try (PrefillEstimate e = SparsePrefill.estimate(q, k, o, exec)) {
           mask = tilesMask(e.layout());
         }
         try (AttentionOutput out = SparsePrefill.forward(q, k, v, o, AttentionOptions.defaults(), exec)) {
           SparseAttentionRef.Result ref = SparseAttentionRef.dense(c.q, c.k, c.v, mask, null, null, scale, 0);
           c.assertClose(out.out(), out.lse(), ref, c.naive(mask, null, null, scale, 0, dtype), ctx);
         }
-        // a JAVA estimate serves the backend's attention (and the reverse)
+        // a JAVA estimate serves a host backend's attention: same oracle over the JAVA tiles
+        Backend host = backend == Backend.CUDA ? Backend.NATIVE : backend;
         try (PrefillEstimate e = SparsePrefill.estimate(c.q, c.k, o, Exec.backend(Backend.JAVA));
             AttentionOutput out = SparseAttention.forward(c.q, c.k, c.v, e.layout(), AttentionOptions.defaults(),
-                Exec.backend(backend == Backend.CUDA ? Backend.NATIVE : backend))) {
-          assertEquals(c.q.shape(2), out.lse().shape(2), ctx);
+                Exec.backend(host))) {
+          MaskSpec javaMask = tilesMask(e.layout());
+          SparseAttentionRef.Result ref = SparseAttentionRef.dense(c.q, c.k, c.v, javaMask, null, null, scale, 0);
+          c.assertClose(out.out(), out.lse(), ref, c.naive(javaMask, null, null, scale, 0, dtype),
+              ctx + " (JAVA estimate on " + host + ")");
         } catch (IllegalArgumentException unavailable) {
           assertTrue(unavailable.getMessage().contains("without the native library"), unavailable.getMessage());
         }

@@ -44,6 +44,8 @@ final class Demo {
     out.println();
     AttentionDemo.run(out, attentionSeq);
     out.println();
+    PrefillDemo.run(out, attentionSeq);
+    out.println();
     KvDemo.run(out, seqLen);
     out.println();
     Sparse24Demo.run(out, tokens);

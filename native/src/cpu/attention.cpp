@@ -213,16 +213,34 @@ void run_task(const ForwardPlan& p, TileBuffers& t, int64_t task) {
   const int64_t lrow = (lb * a.layout_heads + lh) * p.q_blocks + qb;
   int64_t pi = p.partial_ptr[lrow], fi = p.full_ptr[lrow];
   const int64_t pe = p.partial_ptr[lrow + 1], fe = p.full_ptr[lrow + 1];
+  // Listed blocks that touch form one key span, cut into sub-tiles of kColChunk keys: with blocks
+  // narrower than kColChunk (MInference's 64) a sub-tile per block would run the logit and PV
+  // GEMMs at a fraction of their width. A span with a partial block re-classifies each sub-tile
+  // (visit_subtile), so its full parts still skip the element mask.
+  int64_t span_begin = -1, span_end = -1;
+  bool span_partial = false;
+  const auto visit_span = [&]() {
+    for (int64_t k0 = span_begin; k0 < span_end; k0 += kColChunk) {
+      const int64_t cols = span_end - k0 < kColChunk ? span_end - k0 : kColChunk;
+      visit_subtile(p, t, mr, q0, rows, k0, cols, span_partial, k_head, v_head);
+    }
+  };
   while (pi < pe || fi < fe) {  // both lists ascending: merge them
     const bool take_partial = fi >= fe || (pi < pe && p.partial_idx[pi] < p.full_idx[fi]);
     const int64_t kb = take_partial ? p.partial_idx[pi++] : p.full_idx[fi++];
     const int64_t k_begin = kb * a.block_k;
     const int64_t k_end = k_begin + a.block_k < a.seq_k ? k_begin + a.block_k : a.seq_k;
-    for (int64_t k0 = k_begin; k0 < k_end; k0 += kColChunk) {
-      const int64_t cols = k_end - k0 < kColChunk ? k_end - k0 : kColChunk;
-      visit_subtile(p, t, mr, q0, rows, k0, cols, take_partial, k_head, v_head);
+    if (k_begin == span_end) {
+      span_end = k_end;
+      span_partial = span_partial || take_partial;
+      continue;
     }
+    if (span_begin >= 0) visit_span();
+    span_begin = k_begin;
+    span_end = k_end;
+    span_partial = take_partial;
   }
+  if (span_begin >= 0) visit_span();
 
   float* lse = reinterpret_cast<float*>(a.lse) + q_row0;
   for (int64_t r = 0; r < rows; ++r) {

@@ -40,16 +40,6 @@ public record AShapeOptions(int sinks, int local, int block) implements PrefillO
     return PrefillMethod.A_SHAPE;
   }
 
-  @Override
-  public int blockQ() {
-    return block;
-  }
-
-  @Override
-  public int blockK() {
-    return block;
-  }
-
   /** A-shape scores nothing: always 0. */
   @Override
   public double scale() {

@@ -45,14 +45,4 @@ public record BlockTopKOptions(int topK, int block, boolean forceDiagonal, doubl
   public PrefillMethod method() {
     return PrefillMethod.BLOCK_TOP_K;
   }
-
-  @Override
-  public int blockQ() {
-    return block;
-  }
-
-  @Override
-  public int blockK() {
-    return block;
-  }
 }

@@ -75,14 +75,4 @@ public record FlexPrefillOptions(double gamma, double tau, int minBudget, int ma
   public PrefillMethod method() {
     return PrefillMethod.FLEX_PREFILL;
   }
-
-  @Override
-  public int blockQ() {
-    return block;
-  }
-
-  @Override
-  public int blockK() {
-    return block;
-  }
 }

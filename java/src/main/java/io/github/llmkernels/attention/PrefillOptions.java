@@ -11,11 +11,18 @@ public sealed interface PrefillOptions permits VerticalSlashOptions, AShapeOptio
   /** The estimator these options select. */
   PrefillMethod method();
 
+  /** Tile side of the produced layout (every estimator uses square tiles). */
+  int block();
+
   /** Query block (tile rows) of the produced layout. */
-  int blockQ();
+  default int blockQ() {
+    return block();
+  }
 
   /** Key block (tile columns) of the produced layout. */
-  int blockK();
+  default int blockK() {
+    return block();
+  }
 
   /** Estimator score scale; 0 = 1 / sqrt(d). */
   double scale();

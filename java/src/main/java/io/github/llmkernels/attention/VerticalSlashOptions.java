@@ -83,14 +83,4 @@ public record VerticalSlashOptions(int lastQ, int verticalSize, int slashSize, i
   public PrefillMethod method() {
     return PrefillMethod.VERTICAL_SLASH;
   }
-
-  @Override
-  public int blockQ() {
-    return block;
-  }
-
-  @Override
-  public int blockK() {
-    return block;
-  }
 }

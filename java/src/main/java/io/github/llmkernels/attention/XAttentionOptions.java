@@ -53,14 +53,4 @@ public record XAttentionOptions(int stride, double threshold, int block, double 
   public PrefillMethod method() {
     return PrefillMethod.XATTENTION;
   }
-
-  @Override
-  public int blockQ() {
-    return block;
-  }
-
-  @Override
-  public int blockK() {
-    return block;
-  }
 }

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs on the GPU machine (no Java, no network needed): the whole JUnit suite with the GPU tests,
 # compute-sanitizer memcheck on the GPU tests (gather, cut cross-entropy, attention) and on a small
-# CCE run of the GPU harness, racecheck on the attention GPU tests, info, demo, the GPU harness and
-# the PyTorch baselines.
+# CCE run of the GPU harness, racecheck on the attention GPU tests, info, demo, the GPU harness,
+# the dynamic sparse prefill quality table on CUDA and the PyTorch baselines.
 # Usage: run.sh OUT_DIR   (every result lands there; the exit status is the test suite's)
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -62,6 +62,10 @@ cat "$out/demo.txt"
 echo "== gpubench"
 "${bench[@]}" gpubench > "$out/gpubench.txt" 2>&1
 cat "$out/gpubench.txt"
+echo "== dynamic sparse prefill on the GPU (synthetic heads, 8K-128K; dense flash baseline: torch_baselines attention)"
+OMP_WAIT_POLICY=PASSIVE "${bench[@]}" prefillquality --backend cuda --seq 8192,16384,32768,65536,131072 \
+  --svg "$out/prefill-gpu.svg" > "$out/prefill-gpu.txt" 2>&1
+cat "$out/prefill-gpu.txt"
 echo "== torch baselines"
 python3 "$here/torch_baselines.py" > "$out/torch.txt" 2>&1
 cat "$out/torch.txt"

@@ -359,8 +359,8 @@ LLMK_API int32_t llmk_attn_merge_cuda(int32_t device, const void* out_a, const f
  * Scores per head (F32), by method (choices where the design text left the layout open):
  *   VERTICAL_SLASH [2, Sk]: vert[j] = sum_r P[r, j], slash[s] = sum_r P[r, qa_r - s] over the last
  *     last_q queries r (P the causal row softmax of scale * q . k). Columns are inflated to whole
- *     key blocks (token-level columns are not implemented in this version); head_counts[4]
- *     (columns) still reports the token column count |C| so a caller can show that measure.
+ *     key blocks (the layout carries no token-level column list); head_counts[4] (columns) still
+ *     reports the token column count |C| so a caller can show that measure.
  *   BLOCK_TOPK [nqb, nkb]: scale * mean(q of block) . mean(k of block), -inf where unreachable.
  *   FLEX [2 * Sk + nkb + nqb * nkb]: vert and slash divided by last_q; then the logits
  *     qhat . kbar[kb] (qhat = mean of the last last_q scaled queries) over all nkb blocks; then

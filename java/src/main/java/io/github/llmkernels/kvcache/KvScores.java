@@ -204,8 +204,8 @@ public final class KvScores {
     } else {
       Tensor sum = c.state.attnSum();
       Tensor count = c.state.attnCount();
-      double[] sums = widenToDoubles(sum);
-      double[] counts = widenToDoubles(count);
+      double[] sums = asDoubleArray(sum);
+      double[] counts = asDoubleArray(count);
       s = KvScoresRef.observed(c.q, c.k, c.scale, sums, counts);
       write(sum, sums);
       write(count, counts);
@@ -289,7 +289,7 @@ public final class KvScores {
     return device;
   }
 
-  static double[] widenToDoubles(Tensor t) {
+  static double[] asDoubleArray(Tensor t) {
     float[] f = t.toFloatArray();
     double[] d = new double[f.length];
     for (int i = 0; i < f.length; i++) {

@@ -148,10 +148,10 @@ class KvScoresParityTest {
           done += c;
         }
         try (Tensor l = last) {
-          double[] ref = KvScores.widenToDoubles(once);
+          double[] ref = KvScores.asDoubleArray(once);
           assertClose(ref, l.toFloatArray(), Tolerances.KV_SCORE_ATOL, Tolerances.KV_SCORE_RTOL,
               () -> backend + " seed " + seed);
-          assertClose(KvScores.widenToDoubles(whole.attnCount()), steps.attnCount().toFloatArray(), 0, 0,
+          assertClose(KvScores.asDoubleArray(whole.attnCount()), steps.attnCount().toFloatArray(), 0, 0,
               () -> backend + " counts, seed " + seed);
         }
       }

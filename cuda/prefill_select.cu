@@ -30,7 +30,9 @@ struct SelectParams {
   llmk::PrefillFlexParams flex;
   int64_t vsize, ssize, fc, fs, top_k;
   int force_diag;
+  bool tokens;            // VS columns as a token list (LLMK_PREFILL_COLUMN_TOKENS)
   double threshold;
+  int32_t* columns;       // [B * Hq, vsize] when tokens
   const float* scores;
   uint8_t* selection;
   int64_t* head_counts;
@@ -46,7 +48,8 @@ __global__ void choose_heads(const __grid_constant__ SelectParams p) {
   const PrefillWs ws = llmk::prefill_ws(p.ws + h * p.ws_bytes, p.g);
   const float* sc = p.scores + head * p.per_head;
   if (p.method == LLMK_PREFILL_VERTICAL_SLASH) {
-    p.infos[h] = llmk::prefill_vs_choose(sc, p.g, p.vsize, p.ssize, p.fc, p.fs, ws);
+    int32_t* cols = p.tokens ? p.columns + head * p.vsize : nullptr;
+    p.infos[h] = llmk::prefill_vs_choose(sc, p.g, p.vsize, p.ssize, p.fc, p.fs, ws, cols);
   } else {
     p.infos[h] = llmk::prefill_flex_choose(sc, p.selection + head * p.tiles, p.g, p.flex, ws);
   }
@@ -60,7 +63,7 @@ __global__ void select_rows(const __grid_constant__ SelectParams p) {
   const PrefillWs ws = llmk::prefill_ws(p.ws + h * p.ws_bytes, p.g);
   const float* sc = p.scores + head * p.per_head;
   switch (p.method) {
-    case LLMK_PREFILL_VERTICAL_SLASH: llmk::prefill_vs_mark_row(row, qb, p.g, ws); break;
+    case LLMK_PREFILL_VERTICAL_SLASH: llmk::prefill_vs_mark_row(row, qb, p.g, ws, !p.tokens); break;
     case LLMK_PREFILL_FLEX: llmk::prefill_flex_mark_row(row, qb, p.g, p.infos[h], ws); break;
     case LLMK_PREFILL_BLOCK_TOPK:
       llmk::prefill_topk_row(sc, row, qb, p.g, p.top_k, p.force_diag != 0, ws.heap + qb * p.g.nkb);
@@ -117,6 +120,7 @@ extern "C" int32_t llmk_prefill_select_cuda(const llmk_prefill_args* args) noexc
     LLMK_TRY_STATUS(llmk::attn::require_aligned(a.scores, 4, "scores"));
     LLMK_TRY_STATUS(llmk::attn::require_aligned(a.head_counts, 8, "head_counts"));
     LLMK_TRY_STATUS(llmk::attn::require_aligned(a.head_divergence, 4, "head_divergence"));
+    LLMK_TRY_STATUS(llmk::attn::require_aligned(a.columns, 4, "columns"));
     llmk::DeviceGuard guard;
     LLMK_TRY_STATUS(guard.enter(device));
     cudaStream_t st = reinterpret_cast<cudaStream_t>(a.stream);
@@ -134,6 +138,8 @@ extern "C" int32_t llmk_prefill_select_cuda(const llmk_prefill_args* args) noexc
     p.top_k = a.top_k;
     p.force_diag = (a.flags & LLMK_PREFILL_FORCE_DIAGONAL) != 0;
     p.threshold = a.threshold;
+    p.tokens = a.method == LLMK_PREFILL_VERTICAL_SLASH && (a.flags & LLMK_PREFILL_COLUMN_TOKENS) != 0;
+    p.columns = reinterpret_cast<int32_t*>(a.columns);
     p.scores = reinterpret_cast<const float*>(a.scores);
     p.selection = reinterpret_cast<uint8_t*>(a.selection);
     p.head_counts = reinterpret_cast<int64_t*>(a.head_counts);

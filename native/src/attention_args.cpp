@@ -208,6 +208,14 @@ int32_t check_attn_args(const llmk_attn_args* a) {
   if (a->layout_heads != a->heads_q && mask_varies_by_head(nodes, a->node_count)) {
     return invalid("the mask has per-head data: layout_heads must equal heads_q");
   }
+  if (a->col_cap < 0) return invalid("col_cap must be >= 0; got " + std::to_string(a->col_cap));
+  if ((a->col_cap > 0) != (a->columns != 0)) {
+    return invalid("columns must be given exactly when col_cap > 0; col_cap = " + std::to_string(a->col_cap) +
+                   ", columns " + (a->columns != 0 ? "given" : "null"));
+  }
+  int64_t col_bytes = 0;
+  const int64_t cd[] = {a->layout_batch, a->layout_heads, a->col_cap, 4};
+  if (int32_t rc = require_product(cd, 4, "columns bytes", &col_bytes)) return rc;
   int64_t q_elems = 0, kv_elems = 0, lse_elems = 0;
   const int64_t qd[] = {a->batch, a->heads_q, a->seq_q, a->head_dim, 4};
   const int64_t kd[] = {a->batch, a->heads_kv, a->seq_k, a->head_dim, 4};
@@ -222,13 +230,14 @@ int32_t check_attn_args(const llmk_attn_args* a) {
   const struct { int64_t address; const char* name; int64_t bytes; } regions[] = {
       {a->out, "out", out_bytes},     {a->lse, "lse", lse_bytes}, {a->q, "q", q_bytes},
       {a->k, "k", kv_bytes},          {a->v, "v", kv_bytes},      {a->partial_ptr, "partial_ptr", ptr_bytes},
-      {a->full_ptr, "full_ptr", ptr_bytes}};
+      {a->full_ptr, "full_ptr", ptr_bytes}, {a->columns, "columns", col_bytes}};
+  constexpr int kRegions = sizeof(regions) / sizeof(regions[0]);
   for (const auto& r : regions) {
     if (r.bytes > 0 && r.address == 0) return invalid(std::string(r.name) + " must not be a null pointer");
   }
   /* outputs (the first two regions) overlap nothing else: not the inputs, not the layout */
   for (int o = 0; o < 2; ++o) {
-    for (int i = o + 1; i < 7; ++i) {
+    for (int i = o + 1; i < kRegions; ++i) {
       if (int32_t rc = require_disjoint(reinterpret_cast<const void*>(regions[o].address), regions[o].bytes,
                                         regions[o].name, reinterpret_cast<const void*>(regions[i].address),
                                         regions[i].bytes, regions[i].name)) return rc;

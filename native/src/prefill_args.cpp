@@ -100,8 +100,13 @@ int32_t check_prefill_args(const llmk_prefill_args* a, PrefillStage stage) {
   if (!(a->scale >= 1e-30 && a->scale <= 1e30)) return invalid("scale must be in [1e-30, 1e30]; got " + str(a->scale));
   if (int32_t rc = in_range(a->block_q, 1, int64_t{1} << 20, "block_q")) return rc;
   if (int32_t rc = in_range(a->block_k, 1, int64_t{1} << 20, "block_k")) return rc;
-  if ((a->flags & ~int64_t{LLMK_PREFILL_FORCE_DIAGONAL}) != 0) {
-    return invalid("flags may only hold LLMK_PREFILL_FORCE_DIAGONAL (2); got " + str(a->flags));
+  if ((a->flags & ~int64_t{LLMK_PREFILL_FORCE_DIAGONAL | LLMK_PREFILL_COLUMN_TOKENS}) != 0) {
+    return invalid("flags may only hold LLMK_PREFILL_FORCE_DIAGONAL (2) and LLMK_PREFILL_COLUMN_TOKENS (4); got " +
+                   str(a->flags));
+  }
+  if ((a->flags & LLMK_PREFILL_COLUMN_TOKENS) != 0 && a->method != LLMK_PREFILL_VERTICAL_SLASH) {
+    return invalid(std::string("flag LLMK_PREFILL_COLUMN_TOKENS is for VERTICAL_SLASH only; method is ") +
+                   method_name(a->method));
   }
   const PrefillGeom g = prefill_geom_of(*a);
   if (g.nqb * g.nkb > int64_t{INT32_MAX} - 8) {
@@ -131,14 +136,25 @@ int32_t check_prefill_args(const llmk_prefill_args* a, PrefillStage stage) {
   int64_t selection_bytes = 0;
   const int64_t seld[] = {heads, g.nqb, g.nkb};
   if (int32_t rc = require_product(seld, 3, "selection bytes", &selection_bytes)) return rc;
+  const bool tokens = (a->flags & LLMK_PREFILL_COLUMN_TOKENS) != 0;
+  int64_t column_bytes = 0;
+  if (tokens) {
+    const int64_t cd[] = {heads, a->vertical_size, 4};
+    if (int32_t rc = require_product(cd, 3, "columns bytes", &column_bytes)) return rc;
+  }
+  if (column_bytes > 0) {
+    if (int32_t rc = require_non_null(reinterpret_cast<const void*>(a->columns), "columns")) return rc;
+  }
   const struct { int64_t address; int64_t bytes; const char* name; } outs[] = {
       {a->selection, selection_bytes, "selection"},
       {a->head_counts, heads * 5 * 8, "head_counts"},
-      {a->head_divergence, a->head_divergence != 0 ? heads * 4 : 0, "head_divergence"}};
-  for (int i = 0; i < 3; ++i) {
+      {a->head_divergence, a->head_divergence != 0 ? heads * 4 : 0, "head_divergence"},
+      {a->columns, column_bytes, "columns"}};
+  constexpr int kOuts = sizeof(outs) / sizeof(outs[0]);
+  for (int i = 0; i < kOuts; ++i) {
     const void* p = reinterpret_cast<const void*>(outs[i].address);
     if (int32_t rc = require_disjoint(p, outs[i].bytes, outs[i].name, scores, score_bytes, "scores")) return rc;
-    for (int j = i + 1; j < 3; ++j) {
+    for (int j = i + 1; j < kOuts; ++j) {
       if (int32_t rc = require_disjoint(p, outs[i].bytes, outs[i].name, reinterpret_cast<const void*>(outs[j].address),
                                         outs[j].bytes, outs[j].name)) return rc;
     }

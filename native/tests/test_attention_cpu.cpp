@@ -19,7 +19,16 @@ struct Case {
   std::vector<llmk_mask_node> nodes;
   std::vector<int32_t> q_lens, k_lens;  // empty: full lengths
   float softcap = 0.0f;
+  std::vector<uint8_t> selection;  // [nqb, nkb] tiles to list (empty: all the mask needs)
+  std::vector<int32_t> columns;    // token columns of the one layout row, -1 padded (empty: none)
 };
+
+bool has_column(const Case& c, int64_t j) {
+  for (int32_t x : c.columns) {
+    if (x == j) return true;
+  }
+  return false;
+}
 
 llmk_mask_node leaf(int64_t op, int64_t i0 = 0, int64_t i1 = 0, int64_t i2 = 0, int64_t i3 = 0) {
   llmk_mask_node n;
@@ -57,6 +66,7 @@ llmk_layout_args layout_args(const Case& c, Layout& l) {
   l.fp.assign(rows + 1, 0);
   a.partial_ptr = reinterpret_cast<int64_t>(l.pp.data());
   a.full_ptr = reinterpret_cast<int64_t>(l.fp.data());
+  a.selection = c.selection.empty() ? 0 : reinterpret_cast<int64_t>(c.selection.data());
   return a;
 }
 
@@ -107,6 +117,8 @@ void run_case(const Case& c, uint32_t seed) {
   a.partial_idx = la.partial_idx;
   a.full_ptr = la.full_ptr;
   a.full_idx = la.full_idx;
+  a.col_cap = static_cast<int64_t>(c.columns.size());
+  a.columns = c.columns.empty() ? 0 : reinterpret_cast<int64_t>(c.columns.data());
   const int32_t rc = llmk_attn_forward_cpu(&a);
   EXPECT(rc == LLMK_OK);
   if (rc != LLMK_OK) std::fprintf(stderr, "  %s\n", llmk_last_error());
@@ -124,6 +136,9 @@ void run_case(const Case& c, uint32_t seed) {
         for (int64_t j = 0; j < c.Sk; ++j) {
           s[j] = -INFINITY;
           if (!llmk::mask_visible(c.nodes.data(), a.node_count, mr, i, j)) continue;
+          const int64_t nkb = (c.Sk + c.block_k - 1) / c.block_k;
+          const bool listed = c.selection.empty() || c.selection[(i / c.block_q) * nkb + j / c.block_k] != 0;
+          if (!listed && !has_column(c, j)) continue;
           const float* kj = &k[((b * c.Hkv + hk) * c.Sk + j) * c.d];
           double dot = 0.0;
           for (int64_t t = 0; t < c.d; ++t) dot += static_cast<double>(qi[t]) * kj[t];
@@ -162,6 +177,92 @@ void run_case(const Case& c, uint32_t seed) {
   }
 }
 
+/* Token columns beside a tile selection: a random selection (diagonal kept) plus ascending
+ * columns, some inside listed tiles (must not count twice), more than one 128-key chunk of them,
+ * -1 padding; causal square and bottom-right aligned, and a window mask (columns partly visible). */
+void run_column_cases(uint32_t seed) {
+  std::mt19937 rng(seed);
+  const auto with_columns = [&](Case c, int64_t count, int64_t pad) {
+    const int64_t nqb = (c.Sq + c.block_q - 1) / c.block_q, nkb = (c.Sk + c.block_k - 1) / c.block_k;
+    c.selection.assign(nqb * nkb, 0);
+    for (int64_t qb = 0; qb < nqb; ++qb) {
+      for (int64_t kb = 0; kb < nkb; ++kb) c.selection[qb * nkb + kb] = rng() % 4 == 0;
+      const int64_t last = (qb + 1) * c.block_q < c.Sq ? (qb + 1) * c.block_q - 1 : c.Sq - 1;
+      c.selection[qb * nkb + (last + c.Sk - c.Sq) / c.block_k] = 1;
+    }
+    std::vector<uint8_t> pick(c.Sk, 0);
+    for (int64_t n = 0; n < count;) {
+      const int64_t j = static_cast<int64_t>(rng() % c.Sk);
+      if (!pick[j]) { pick[j] = 1; ++n; }
+    }
+    for (int64_t j = 0; j < c.Sk; ++j) {
+      if (pick[j]) c.columns.push_back(static_cast<int32_t>(j));
+    }
+    c.columns.insert(c.columns.end(), pad, -1);
+    return c;
+  };
+  Case square{1, 2, 1, 200, 200, 40, 32, 32, {}, {}, {}};
+  square.nodes = {leaf(LLMK_MASK_CAUSAL, 0, 1)};
+  run_case(with_columns(square, 37, 8), seed);
+  Case tall{2, 2, 2, 130, 300, 64, 64, 64, {}, {}, {}};
+  tall.nodes = {leaf(LLMK_MASK_CAUSAL, 0, 1)};
+  run_case(with_columns(tall, 150, 0), seed + 1);  // two chunks of gathered keys
+  Case window{1, 2, 1, 97, 97, 24, 16, 16, {}, {}, {}};
+  window.nodes = {leaf(LLMK_MASK_WINDOW, 0, 1, 20, 0)};
+  run_case(with_columns(window, 40, 3), seed + 2);
+}
+
+/* Column rows that break the rule are rejected by name before anything is read or written. */
+void bad_columns() {
+  Case c{1, 1, 1, 8, 8, 4, 4, 4, {}, {}, {}};
+  c.nodes = {leaf(LLMK_MASK_CAUSAL, 0, 1)};
+  Layout l;
+  llmk_layout_args la = layout_args(c, l);
+  EXPECT(llmk_layout_count_cpu(&la) == LLMK_OK);
+  l.pi.assign(l.pp.back() + 1, -1);
+  l.fi.assign(l.fp.back() + 1, -1);
+  la.partial_idx = reinterpret_cast<int64_t>(l.pi.data());
+  la.full_idx = reinterpret_cast<int64_t>(l.fi.data());
+  EXPECT(llmk_layout_fill_cpu(&la) == LLMK_OK);
+  std::vector<float> q(32, 1.0f), k(32, 1.0f), v(32, 1.0f), out(32, 7.0f), lse(8, 7.0f);
+  llmk_attn_args a;
+  std::memset(&a, 0, sizeof a);
+  a.struct_bytes = sizeof a;
+  a.batch = a.heads_q = a.heads_kv = 1;
+  a.seq_q = a.seq_k = 8;
+  a.head_dim = 4;
+  a.scale = 0.5;
+  a.q = reinterpret_cast<int64_t>(q.data());
+  a.k = reinterpret_cast<int64_t>(k.data());
+  a.v = reinterpret_cast<int64_t>(v.data());
+  a.out = reinterpret_cast<int64_t>(out.data());
+  a.lse = reinterpret_cast<int64_t>(lse.data());
+  a.layout_batch = a.layout_heads = 1;
+  a.block_q = a.block_k = 4;
+  a.nodes = la.nodes;
+  a.node_count = la.node_count;
+  a.partial_ptr = la.partial_ptr;
+  a.partial_idx = la.partial_idx;
+  a.full_ptr = la.full_ptr;
+  a.full_idx = la.full_idx;
+  const struct { std::vector<int32_t> cols; int32_t rc; const char* needle; } cases[] = {
+      {{1, 3, 3}, LLMK_ERR_OUT_OF_RANGE, "strictly ascending"},
+      {{2, 8}, LLMK_ERR_OUT_OF_RANGE, "strictly ascending"},
+      {{0, -1, 5}, LLMK_ERR_OUT_OF_RANGE, "padding"},
+      {{-2}, LLMK_ERR_OUT_OF_RANGE, "padding"}};
+  for (const auto& x : cases) {
+    a.col_cap = static_cast<int64_t>(x.cols.size());
+    a.columns = reinterpret_cast<int64_t>(x.cols.data());
+    EXPECT(llmk_attn_forward_cpu(&a) == x.rc);
+    EXPECT(std::strstr(llmk_last_error(), "columns") != nullptr && std::strstr(llmk_last_error(), x.needle) != nullptr);
+  }
+  a.col_cap = 2;
+  a.columns = 0;
+  EXPECT(llmk_attn_forward_cpu(&a) == LLMK_ERR_INVALID_ARGUMENT);
+  EXPECT(std::strstr(llmk_last_error(), "col_cap") != nullptr);
+  EXPECT(out[0] == 7.0f && lse[0] == 7.0f);  // nothing written by a rejected call
+}
+
 void run_all(uint32_t seed) {
   // sliding window (bottom-right aligned) OR sinks, GQA, ragged lengths, blocks smaller than
   // the kernel's sub-tiles and larger than them
@@ -184,6 +285,7 @@ void run_all(uint32_t seed) {
   Case anti{1, 1, 1, 65, 65, 16, 16, 16, {}, {}, {}};
   anti.nodes = {leaf(LLMK_MASK_CAUSAL, 0, 0), leaf(LLMK_MASK_NOT)};
   run_case(anti, seed + 3);
+  run_column_cases(seed + 5);
 }
 
 }  // namespace
@@ -195,6 +297,7 @@ int main() {
     EXPECT(llmk_cpu_set_variant(v) == LLMK_OK);
     run_all(11);
   }
+  bad_columns();
   // merge: halves of a state merge back; -inf + -inf gives 0 / -inf
   std::vector<float> oa = {1, 2, 0, 0}, ob = {3, 4, 0, 0}, out(4);
   std::vector<float> la = {0.0f, -INFINITY}, lb = {0.0f, -INFINITY}, lse(2);

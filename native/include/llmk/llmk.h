@@ -320,6 +320,14 @@ typedef struct llmk_attn_args {
   int64_t nodes, node_count, q_lens, k_lens;
   int64_t partial_ptr, partial_idx, full_ptr, full_idx;
   int64_t device, stream; /* CUDA only */
+  /* Token-level key columns beside the block lists (MInference's vertical column_index), or
+   * col_cap = 0 / columns = 0 for none. columns I32 [layout_batch, layout_heads, col_cap]: per
+   * layout (batch, head) strictly ascending keys in [0, seq_k), then -1 padding to col_cap. Query q
+   * of query block qb also attends to column j when j's key block is in neither list of its layout
+   * row (a listed block already holds it) and the mask allows (q, j); so a layout plus columns
+   * never counts a key twice. The CPU checks the rows; the CUDA kernels skip entries outside
+   * [0, seq_k) and trust the order. */
+  int64_t col_cap, columns;
 } llmk_attn_args;
 
 LLMK_API int32_t llmk_attn_forward_cpu(const llmk_attn_args* args) LLMK_NOEXCEPT;
@@ -359,8 +367,8 @@ LLMK_API int32_t llmk_attn_merge_cuda(int32_t device, const void* out_a, const f
  * Scores per head (F32), by method (choices where the design text left the layout open):
  *   VERTICAL_SLASH [2, Sk]: vert[j] = sum_r P[r, j], slash[s] = sum_r P[r, qa_r - s] over the last
  *     last_q queries r (P the causal row softmax of scale * q . k). Columns are inflated to whole
- *     key blocks (the layout carries no token-level column list); head_counts[4] (columns) still
- *     reports the token column count |C| so a caller can show that measure.
+ *     key blocks, or with LLMK_PREFILL_COLUMN_TOKENS written as the token list `columns` (C ascending,
+ *     exactly vertical_size entries) for llmk_attn_args.columns; head_counts[4] reports |C|.
  *   BLOCK_TOPK [nqb, nkb]: scale * mean(q of block) . mean(k of block), -inf where unreachable.
  *   FLEX [2 * Sk + nkb + nqb * nkb]: vert and slash divided by last_q; then the logits
  *     qhat . kbar[kb] (qhat = mean of the last last_q scaled queries) over all nkb blocks; then
@@ -381,7 +389,10 @@ enum llmk_prefill_method { LLMK_PREFILL_VERTICAL_SLASH = 0, LLMK_PREFILL_BLOCK_T
 enum llmk_prefill_pattern { LLMK_PREFILL_PAT_A_SHAPE = 0, LLMK_PREFILL_PAT_VERTICAL_SLASH = 1,
   LLMK_PREFILL_PAT_BLOCK_TOPK = 2, LLMK_PREFILL_PAT_QUERY_AWARE = 3, LLMK_PREFILL_PAT_XATTN = 4,
   LLMK_PREFILL_PAT_DENSE = 5 };
-#define LLMK_PREFILL_FORCE_DIAGONAL 2 /* BLOCK_TOPK: always keep diag(qb); no other flag bit is valid */
+#define LLMK_PREFILL_FORCE_DIAGONAL 2 /* BLOCK_TOPK: always keep diag(qb) */
+/* VERTICAL_SLASH: keep the chosen columns as tokens in `columns` (llmk_attn_args.columns) instead
+ * of inflating each to its key block in the selection; the selection then holds the slashes only. */
+#define LLMK_PREFILL_COLUMN_TOKENS 4
 
 typedef struct llmk_prefill_args {
   int64_t struct_bytes;            /* sizeof(llmk_prefill_args) */
@@ -404,6 +415,8 @@ typedef struct llmk_prefill_args {
   int64_t head_counts;             /* out I64 [B, Hq, 5] (select) */
   int64_t head_divergence;         /* out F32 [B, Hq] (FLEX d, NaN otherwise) or 0 (select) */
   int64_t device, stream;          /* CUDA only */
+  int64_t columns;                 /* out I32 [B, Hq, vertical_size], ascending (select, VS with
+                                      LLMK_PREFILL_COLUMN_TOKENS; else ignored) */
 } llmk_prefill_args;
 
 /* per_head F32 count: VS 2*Sk; BLOCK_TOPK nqb*nkb; FLEX 2*Sk + nkb + nqb*nkb; XATTN nqb*nkb.

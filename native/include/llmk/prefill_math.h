@@ -114,6 +114,26 @@ LLMK_HD int32_t prefill_pop(int32_t* h, int64_t* n, const V& val) {
   return top;
 }
 
+/* Index order alone (every value equal): the heap's root is the smallest index. */
+struct PrefillByIndex {
+  LLMK_HD float operator()(int32_t) const { return 0.0f; }
+};
+
+/* a[0, n) sorted ascending in place (heap sort: no allocation, same on host and device). */
+LLMK_HD void prefill_sort_ascending(int32_t* a, int64_t n) {
+  const PrefillByIndex by_index;
+  prefill_heapify(a, n, by_index);
+  for (int64_t m = n; m > 0;) {
+    const int32_t smallest = prefill_pop(a, &m, by_index);
+    a[m] = smallest;  // the slot the heap just released: smallest last, so a ends descending
+  }
+  for (int64_t i = 0, j = n - 1; i < j; ++i, --j) {
+    const int32_t t = a[i];
+    a[i] = a[j];
+    a[j] = t;
+  }
+}
+
 /* ---- workspace ------------------------------------------------------------------------------ */
 
 struct PrefillWs {
@@ -153,13 +173,15 @@ struct PrefillHeadInfo {
 /* Columns C = [0, fc) + best (vsize - fc) of vert[fc:]; slashes D = [0, fs) + best (ssize - fs) of
  * slash[fs:]. Writes colmin[kb] (smallest chosen column in key block kb, or INT64_MAX) into
  * ws.dbl, D into ws.list[0 : ssize] and the prefix counts of D (heap[s] = |D ∩ [0, s)|, s <= Sk)
- * into ws.heap, so a row tests each key block in O(1). Requires fc <= vsize <= Sk, fs <= ssize <= Sk. */
+ * into ws.heap, so a row tests each key block in O(1); and, if cols is not null, C ascending into
+ * cols[0, vsize) (the token-level column list). Requires fc <= vsize <= Sk, fs <= ssize <= Sk. */
 LLMK_HD PrefillHeadInfo prefill_vs_choose(const float* scores, const PrefillGeom& g, int64_t vsize, int64_t ssize,
-                                          int64_t fc, int64_t fs, const PrefillWs& ws) {
+                                          int64_t fc, int64_t fs, const PrefillWs& ws, int32_t* cols) {
   int64_t* colmin = reinterpret_cast<int64_t*>(ws.dbl);
   for (int64_t kb = 0; kb < g.nkb; ++kb) colmin[kb] = INT64_MAX;
   for (int64_t j = 0; j < fc; ++j) {
     if (colmin[j / g.bk] > j) colmin[j / g.bk] = j;
+    if (cols != nullptr) cols[j] = static_cast<int32_t>(j);
   }
   const PrefillF32 vert{scores};
   int64_t n = g.sk - fc;
@@ -168,7 +190,9 @@ LLMK_HD PrefillHeadInfo prefill_vs_choose(const float* scores, const PrefillGeom
   for (int64_t kept = fc; kept < vsize && n > 0; ++kept) {
     const int64_t j = prefill_pop(ws.heap, &n, vert);
     if (colmin[j / g.bk] > j) colmin[j / g.bk] = j;
+    if (cols != nullptr) cols[kept] = static_cast<int32_t>(j);
   }
+  if (cols != nullptr) prefill_sort_ascending(cols, vsize);
   const PrefillF32 slash{scores + g.sk};
   for (int64_t s = 0; s < fs; ++s) ws.list[s] = static_cast<int32_t>(s);
   n = g.sk - fs;
@@ -187,10 +211,11 @@ LLMK_HD PrefillHeadInfo prefill_vs_choose(const float* scores, const PrefillGeom
   return info;
 }
 
-/* Row qb: every key block whose chosen column is <= last(qb), and every block a chosen slash
- * touches: some query qa in [first(qb), last(qb)] and key k in the block with qa - k = s in D, i.e.
- * D meets [first - k_hi, last - k_lo] (s >= 0 makes the pair causal). O(nkb) per row. */
-LLMK_HD void prefill_vs_mark_row(uint8_t* row, int64_t qb, const PrefillGeom& g, const PrefillWs& ws) {
+/* Row qb: every key block whose chosen column is <= last(qb) (unless the columns stay tokens:
+ * inflate false), and every block a chosen slash touches: some query qa in [first(qb), last(qb)]
+ * and key k in the block with qa - k = s in D, i.e. D meets [first - k_hi, last - k_lo] (s >= 0
+ * makes the pair causal). O(nkb) per row. */
+LLMK_HD void prefill_vs_mark_row(uint8_t* row, int64_t qb, const PrefillGeom& g, const PrefillWs& ws, bool inflate) {
   const int64_t* colmin = reinterpret_cast<const int64_t*>(ws.dbl);
   const int32_t* below = ws.heap;  // below[s] = |D ∩ [0, s)|
   const int64_t first = prefill_first(g, qb), last = prefill_last(g, qb);
@@ -200,7 +225,7 @@ LLMK_HD void prefill_vs_mark_row(uint8_t* row, int64_t qb, const PrefillGeom& g,
     int64_t s_lo = first - k_hi, s_hi = last - k_lo;
     if (s_lo < 0) s_lo = 0;
     if (s_hi > g.sk - 1) s_hi = g.sk - 1;
-    if (colmin[kb] <= last || (s_lo <= s_hi && below[s_hi + 1] > below[s_lo])) row[kb] = 1;
+    if ((inflate && colmin[kb] <= last) || (s_lo <= s_hi && below[s_hi + 1] > below[s_lo])) row[kb] = 1;
   }
 }
 

@@ -138,6 +138,8 @@ struct ForwardPlan {
   const int32_t* partial_idx;
   const int64_t* full_ptr;
   const int32_t* full_idx;
+  const int32_t* columns;  // [layout rows of (b, h), col_cap] or null
+  int64_t col_cap;
 
   explicit ForwardPlan(const llmk_attn_args& args)
       : a(args),
@@ -149,7 +151,9 @@ struct ForwardPlan {
         partial_ptr(reinterpret_cast<const int64_t*>(args.partial_ptr)),
         partial_idx(reinterpret_cast<const int32_t*>(args.partial_idx)),
         full_ptr(reinterpret_cast<const int64_t*>(args.full_ptr)),
-        full_idx(reinterpret_cast<const int32_t*>(args.full_idx)) {}
+        full_idx(reinterpret_cast<const int32_t*>(args.full_idx)),
+        columns(args.col_cap > 0 ? reinterpret_cast<const int32_t*>(args.columns) : nullptr),
+        col_cap(args.col_cap) {}
 
   int64_t tasks() const { return a.batch * a.heads_q * q_blocks * chunks_per_block; }
 };
@@ -179,6 +183,59 @@ void visit_subtile(const ForwardPlan& p, TileBuffers& t, const MaskRow& mr, int6
   k.attn_scale_rows(t.acc, d, rows, d, t.alpha);
   const float* vf = widen(v_head + k0 * d * p.elem, a.dtype, cols * d, t.vf);
   k.cce_gemm_acc(t.acc, d, t.s, kLds, rows, cols, vf, d);
+}
+
+/* Keys gathered from token columns: k/v rows idx[0, cols) against the task's rows. */
+void visit_gathered(const ForwardPlan& p, TileBuffers& t, const MaskRow& mr, int64_t q0, int64_t rows,
+                    const int64_t* idx, int64_t cols, bool partial, const char* k_head, const char* v_head) {
+  const llmk_attn_args& a = p.a;
+  const int64_t d = a.head_dim;
+  const IsaKernels& k = isa();
+  for (int64_t j = 0; j < cols; ++j) {  // widen (or copy) row idx[j] into row j of the buffers
+    const float* kr = widen(k_head + idx[j] * d * p.elem, a.dtype, d, t.kf + j * d);
+    const float* vr = widen(v_head + idx[j] * d * p.elem, a.dtype, d, t.vf + j * d);
+    if (kr != t.kf + j * d) std::memcpy(t.kf + j * d, kr, static_cast<size_t>(d) * sizeof(float));
+    if (vr != t.vf + j * d) std::memcpy(t.vf + j * d, vr, static_cast<size_t>(d) * sizeof(float));
+  }
+  k.cce_pack_panel(t.kf, cols, d, t.panel);
+  k.cce_logits(t.q, rows, d, t.panel, cols, t.s, kLds);
+  if (partial) {
+    for (int64_t r = 0; r < rows; ++r) {
+      float* sr = t.s + r * kLds;
+      for (int64_t j = 0; j < cols; ++j) {
+        if (!mask_visible(p.nodes, a.node_count, mr, q0 + r, idx[j])) sr[j] = -INFINITY;
+      }
+    }
+  }
+  k.attn_tile_softmax(t.s, kLds, rows, cols, static_cast<float>(a.softcap), t.row_max, t.row_sum, t.alpha);
+  k.attn_scale_rows(t.acc, d, rows, d, t.alpha);
+  k.cce_gemm_acc(t.acc, d, t.s, kLds, rows, cols, t.vf, d);
+}
+
+/* The row's token columns whose key block neither list holds (part / full: ascending), in
+ * chunks of kColChunk gathered keys: first the columns every row of the task sees in full (no
+ * element mask), then the partly visible ones. Columns the mask hides from all rows are dropped. */
+void visit_columns(const ForwardPlan& p, TileBuffers& t, const MaskRow& mr, int64_t q0, int64_t rows,
+                   const int32_t* cols, const int32_t* part, int64_t npart, const int32_t* full, int64_t nfull,
+                   const char* k_head, const char* v_head) {
+  const llmk_attn_args& a = p.a;
+  int64_t idx[kColChunk];
+  for (const int want : {LLMK_TILE_FULL, LLMK_TILE_PARTIAL}) {
+    int64_t n = 0, pi = 0, fi = 0;
+    for (int64_t c = 0; c < p.col_cap && cols[c] >= 0; ++c) {
+      const int64_t j = cols[c], kb = j / a.block_k;
+      while (pi < npart && part[pi] < kb) ++pi;  // columns ascend: the list cursors only advance
+      while (fi < nfull && full[fi] < kb) ++fi;
+      if ((pi < npart && part[pi] == kb) || (fi < nfull && full[fi] == kb)) continue;
+      if (mask_tile_class(p.nodes, a.node_count, mr, q0, q0 + rows, j, j + 1) != want) continue;
+      idx[n++] = j;
+      if (n == kColChunk) {
+        visit_gathered(p, t, mr, q0, rows, idx, n, want == LLMK_TILE_PARTIAL, k_head, v_head);
+        n = 0;
+      }
+    }
+    if (n > 0) visit_gathered(p, t, mr, q0, rows, idx, n, want == LLMK_TILE_PARTIAL, k_head, v_head);
+  }
 }
 
 void run_task(const ForwardPlan& p, TileBuffers& t, int64_t task) {
@@ -213,6 +270,7 @@ void run_task(const ForwardPlan& p, TileBuffers& t, int64_t task) {
   const int64_t lrow = (lb * a.layout_heads + lh) * p.q_blocks + qb;
   int64_t pi = p.partial_ptr[lrow], fi = p.full_ptr[lrow];
   const int64_t pe = p.partial_ptr[lrow + 1], fe = p.full_ptr[lrow + 1];
+  const int64_t p0 = pi, f0 = fi;
   // Listed blocks that touch form one key span, cut into sub-tiles of kColChunk keys: with blocks
   // narrower than kColChunk (MInference's 64) a sub-tile per block would run the logit and PV
   // GEMMs at a fraction of their width. A span with a partial block re-classifies each sub-tile
@@ -241,6 +299,10 @@ void run_task(const ForwardPlan& p, TileBuffers& t, int64_t task) {
     span_partial = take_partial;
   }
   if (span_begin >= 0) visit_span();
+  if (p.columns != nullptr) {
+    visit_columns(p, t, mr, q0, rows, p.columns + (lb * a.layout_heads + lh) * p.col_cap, p.partial_idx + p0, pe - p0,
+                  p.full_idx + f0, fe - f0, k_head, v_head);
+  }
 
   float* lse = reinterpret_cast<float*>(a.lse) + q_row0;
   for (int64_t r = 0; r < rows; ++r) {
@@ -256,6 +318,32 @@ void run_task(const ForwardPlan& p, TileBuffers& t, int64_t task) {
     }
   }
   narrow(t.acc, a.out_dtype, rows * d, static_cast<char*>(reinterpret_cast<void*>(a.out)) + q_row0 * d * dtype_bytes(a.out_dtype));
+}
+
+/* Column rows: strictly ascending keys in [0, seq_k), then only -1 (the same rule steers reads). */
+int32_t check_columns(const ForwardPlan& p) {
+  if (p.columns == nullptr) return LLMK_OK;
+  const llmk_attn_args& a = p.a;
+  for (int64_t r = 0; r < a.layout_batch * a.layout_heads; ++r) {
+    const int32_t* c = p.columns + r * p.col_cap;
+    int64_t n = 0;
+    while (n < p.col_cap && c[n] >= 0) {
+      if (c[n] >= a.seq_k || (n > 0 && c[n] <= c[n - 1])) {
+        return fail(LLMK_ERR_OUT_OF_RANGE, "columns of layout (batch, head) row " + std::to_string(r) +
+                                               " must be strictly ascending keys in [0, " + std::to_string(a.seq_k) +
+                                               "); entry " + std::to_string(n) + " is " + std::to_string(c[n]));
+      }
+      ++n;
+    }
+    for (int64_t i = n; i < p.col_cap; ++i) {
+      if (c[i] != -1) {
+        return fail(LLMK_ERR_OUT_OF_RANGE, "columns of layout (batch, head) row " + std::to_string(r) +
+                                               ": after the first -1 only -1 padding may follow; entry " +
+                                               std::to_string(i) + " is " + std::to_string(c[i]));
+      }
+    }
+  }
+  return LLMK_OK;
 }
 
 /* Layout lists must stay inside the KV blocks: a corrupted layout must not steer reads. */
@@ -284,7 +372,7 @@ int32_t check_layout_lists(const ForwardPlan& p) {
       }
     }
   }
-  return LLMK_OK;
+  return check_columns(p);
 }
 
 /* ---- merge ------------------------------------------------------------------------------- */

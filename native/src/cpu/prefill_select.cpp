@@ -70,6 +70,7 @@ extern "C" int32_t llmk_prefill_select_cpu(const llmk_prefill_args* args) noexce
       return LLMK_OK;
     }
     const PrefillFlexParams fp = prefill_flex_params(a);
+    const bool tokens = (a.flags & LLMK_PREFILL_COLUMN_TOKENS) != 0;
 #pragma omp parallel for schedule(dynamic, 1)
     for (int64_t h = 0; h < heads; ++h) {
       const PrefillWs ws = prefill_ws(ws_all.data() + (ws_bytes + 7) / 8 * omp_get_thread_num(), g);
@@ -78,8 +79,9 @@ extern "C" int32_t llmk_prefill_select_cpu(const llmk_prefill_args* args) noexce
       const float* sc = scores + h * per_head;
       PrefillHeadInfo info;
       if (a.method == LLMK_PREFILL_VERTICAL_SLASH) {
-        info = prefill_vs_choose(sc, g, a.vertical_size, a.slash_size, a.forced_columns, a.forced_slashes, ws);
-        for (int64_t qb = 0; qb < g.nqb; ++qb) prefill_vs_mark_row(sel + qb * g.nkb, qb, g, ws);
+        int32_t* cols = tokens ? reinterpret_cast<int32_t*>(a.columns) + h * a.vertical_size : nullptr;
+        info = prefill_vs_choose(sc, g, a.vertical_size, a.slash_size, a.forced_columns, a.forced_slashes, ws, cols);
+        for (int64_t qb = 0; qb < g.nqb; ++qb) prefill_vs_mark_row(sel + qb * g.nkb, qb, g, ws, !tokens);
       } else {
         info = prefill_flex_choose(sc, sel, g, fp, ws);
         for (int64_t qb = 0; qb < g.nqb; ++qb) prefill_flex_mark_row(sel + qb * g.nkb, qb, g, info, ws);

@@ -34,7 +34,9 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * (positions beyond them are masked, and bottom-right alignment uses them).
  *
  * <p>{@link #fromBlockMask} builds the layout of an explicit tile selection (a user's block mask,
- * or a {@link SparsePrefill} estimate) classified against a base mask.
+ * or a {@link SparsePrefill} estimate) classified against a base mask, optionally with token-level
+ * key columns beside the tiles ({@link #columns}: a query also attends to a listed column whose
+ * key block its query block does not list, where the mask allows the pair).
  *
  * <p>Backends: JAVA classifies tiles with {@link MaskSpec#classify} (the same arithmetic as the
  * native classifier, so all backends give identical layouts); NATIVE runs llmk_layout_count_cpu
@@ -68,6 +70,8 @@ public final class BlockLayout implements AutoCloseable {
   private Tensor fullPtr;
   private Tensor partialIdx;
   private Tensor fullIdx;
+  private TokenColumns tokenColumns; // null: no token columns
+  private Tensor columnsTensor;
   private long partialCount;
   private long fullCount;
   // host mirror, filled on first use
@@ -196,6 +200,19 @@ public final class BlockLayout implements AutoCloseable {
    */
   public static BlockLayout fromBlockMask(MaskSpec base, int batch, int heads, int seqQ, int seqK, int blockQ,
       int blockK, Tensor blockMask, Device device, Exec exec) {
+    return fromBlockMask(base, batch, heads, seqQ, seqK, blockQ, blockK, blockMask, null, device, exec);
+  }
+
+  /**
+   * {@link #fromBlockMask(MaskSpec, int, int, int, int, int, int, Tensor, Device, Exec)} plus
+   * token-level key columns.
+   *
+   * @param columns null, or I32 [1 or B, 1 or Hq, capacity] on any device, contiguous: per
+   *     (batch, head) strictly ascending keys in [0, seqK) followed by -1 padding (checked on the
+   *     host; the layout keeps its own copy, so the caller may close columns afterwards)
+   */
+  public static BlockLayout fromBlockMask(MaskSpec base, int batch, int heads, int seqQ, int seqK, int blockQ,
+      int blockK, Tensor blockMask, Tensor columns, Device device, Exec exec) {
     String op = "BlockLayout.fromBlockMask";
     if (base == null || blockMask == null || device == null || exec == null) {
       throw new IllegalArgumentException(op + ": " + (base == null ? "base" : blockMask == null ? "blockMask"
@@ -232,6 +249,12 @@ public final class BlockLayout implements AutoCloseable {
     }
     int lb = Math.max((int) shape[0], base.layoutBatch(batch));
     int lh = Math.max((int) shape[1], base.layoutHeads(heads));
+    if (columns != null) { // per-head columns make the layout per head
+      columns.requireOpen("columns");
+      lb = columns.rank() == 3 ? Math.max(lb, (int) Math.min(columns.shape(0), batch)) : lb;
+      lh = columns.rank() == 3 ? Math.max(lh, (int) Math.min(columns.shape(1), heads)) : lh;
+    }
+    TokenColumns tokens = columns == null ? null : TokenColumns.of(op, columns, batch, heads, lb, lh, seqK);
     double tiles = (double) lb * lh * qBlocks * kBlocks;
     if (tiles > Integer.MAX_VALUE - 8) {
       throw new IllegalArgumentException(op + ": layout batch x layout heads x query blocks x key blocks = "
@@ -259,6 +282,12 @@ public final class BlockLayout implements AutoCloseable {
         }
       } else {
         layout.buildNative(exec.stream(), blockMask);
+      }
+      if (tokens != null) {
+        layout.tokenColumns = tokens;
+        try (Tensor host = Tensor.of(tokens.padded(), lb, lh, tokens.capacity())) {
+          layout.columnsTensor = layout.own(device.isCuda() ? host.to(device) : host.to(Device.CPU));
+        }
       }
       return layout;
     } catch (RuntimeException e) {
@@ -568,6 +597,26 @@ public final class BlockLayout implements AutoCloseable {
     return tiles == 0 ? 0 : (partialCount + fullCount) / tiles;
   }
 
+  /** Token columns per (batch, head) as stored (-1 padded); 0 when the layout has none. */
+  public int columnCapacity() {
+    requireOpen();
+    return tokenColumns == null ? 0 : tokenColumns.capacity();
+  }
+
+  /**
+   * The token-level key columns of batch b, query head h, ascending (empty when the layout has
+   * none). Query block qb computes those whose key block {@link #kvBlocks} does not list.
+   */
+  public int[] columns(int b, int h) {
+    requireOpen();
+    if (b < 0 || b >= batch || h < 0 || h >= heads) {
+      throw new IllegalArgumentException("columns: (b, h) = (" + b + ", " + h + ") must lie in [0, " + batch
+          + ") x [0, " + heads + ")");
+    }
+    return tokenColumns == null ? new int[0]
+        : tokenColumns.row(layoutBatch == 1 ? 0 : b, layoutHeads == 1 ? 0 : h);
+  }
+
   /** Key blocks of one query block: PARTIAL and FULL lists. */
   public record KvBlocks(int[] partial, int[] full) {}
 
@@ -726,6 +775,11 @@ public final class BlockLayout implements AutoCloseable {
     return fullIdx;
   }
 
+  /** I32 [layoutBatch, layoutHeads, columnCapacity()] on the layout's device, or null. */
+  Tensor columnsTensor() {
+    return columnsTensor;
+  }
+
   /** Host copies {partialPtr, fullPtr} and {partialIdx, fullIdx} for the JAVA attention loop. */
   long[][] hostPtrs() {
     mirror();
@@ -750,7 +804,8 @@ public final class BlockLayout implements AutoCloseable {
   public String toString() {
     return "BlockLayout(" + mask + ", B " + batch + ", Hq " + heads + ", " + seqQ + " x " + seqK + " in " + blockQ
         + " x " + blockK + " tiles, layout " + layoutBatch + " x " + layoutHeads + " x " + numQBlocks + ", "
-        + partialCount + " partial + " + fullCount + " full, " + device + (closed.get() ? ", closed" : "") + ")";
+        + partialCount + " partial + " + fullCount + " full"
+        + (tokenColumns == null ? "" : ", " + tokenColumns.capacity() + " columns per head") + ", " + device + (closed.get() ? ", closed" : "") + ")";
   }
 
   /** Frees the index tensors, lengths and mask data. Idempotent. */

@@ -49,7 +49,8 @@ public final class PrefillEstimate implements AutoCloseable {
 
   /**
    * Computed (query, key) pairs over all pairs B x Hq x Sq x Sk: every listed tile counts with
-   * its area clipped to the sequence (PARTIAL tiles are computed whole by the kernels).
+   * its area clipped to the sequence (PARTIAL tiles are computed whole by the kernels), every
+   * token column outside its row's tiles with the causal pairs it adds.
    */
   public double density() {
     return density;

@@ -24,13 +24,18 @@ final class PrefillKernels {
    * @param selection U8 [B, Hq, nQB, nKB]
    * @param headCounts I64 [B, Hq, 5]
    * @param divergence F32 [B, Hq]
+   * @param columns I32 [B, Hq, verticalSize] ascending per head (token columns), or null
    */
-  record NativeSelection(Tensor selection, Tensor headCounts, Tensor divergence) implements AutoCloseable {
+  record NativeSelection(Tensor selection, Tensor headCounts, Tensor divergence, Tensor columns)
+      implements AutoCloseable {
     @Override
     public void close() {
       selection.close();
       headCounts.close();
       divergence.close();
+      if (columns != null) {
+        columns.close();
+      }
     }
   }
 
@@ -70,20 +75,26 @@ final class PrefillKernels {
     Tensor selection = Tensor.allocate(DType.U8, device, p.batch(), p.headsQ(), p.numQBlocks(), p.numKBlocks());
     Tensor counts = null;
     Tensor divergence = null;
+    Tensor columns = null;
     try {
       counts = Tensor.allocate(DType.I64, device, p.batch(), p.headsQ(), PrefillArgs.HEAD_COUNT_FIELDS);
       divergence = Tensor.allocate(DType.F32, device, p.batch(), p.headsQ());
+      if (p.tokenColumns()) {
+        columns = Tensor.allocate(DType.I32, device, p.batch(), p.headsQ(), p.verticalSize());
+      }
       Operand[] operands = {Operand.of("scores", scores), Operand.of("selection", selection),
           Operand.of("headCounts", counts), Operand.of("divergence", divergence)};
       try {
         PrefillArgs a = device(p.args(), device, backend, exec)
             .set(PrefillArgs.SCORES, scores.address()).set(PrefillArgs.SELECTION, selection.address())
-            .set(PrefillArgs.HEAD_COUNTS, counts.address()).set(PrefillArgs.HEAD_DIVERGENCE, divergence.address());
+            .set(PrefillArgs.HEAD_COUNTS, counts.address()).set(PrefillArgs.HEAD_DIVERGENCE, divergence.address())
+            .set(PrefillArgs.COLUMNS, columns == null ? 0 : columns.address());
         NativeApi.prefillSelect(a, backend == Backend.CUDA);
       } finally {
         Dispatch.keepAlive(operands);
+        java.lang.ref.Reference.reachabilityFence(columns);
       }
-      return new NativeSelection(selection, counts, divergence);
+      return new NativeSelection(selection, counts, divergence, columns);
     } catch (RuntimeException e) {
       selection.close();
       if (counts != null) {
@@ -91,6 +102,9 @@ final class PrefillKernels {
       }
       if (divergence != null) {
         divergence.close();
+      }
+      if (columns != null) {
+        columns.close();
       }
       throw e;
     }

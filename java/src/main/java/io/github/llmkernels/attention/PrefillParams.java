@@ -39,6 +39,11 @@ record PrefillParams(PrefillMethod method, int batch, int headsQ, int headsKv, i
     return (int) (last(qb) / blockK);
   }
 
+  /** VERTICAL_SLASH keeps its columns as a token list (verticalSize per head) beside the tiles. */
+  boolean tokenColumns() {
+    return (flags & PrefillArgs.COLUMN_TOKENS) != 0;
+  }
+
   /** F32 scores per (batch, query head); see llmk_prefill_scores_size. */
   long scoresPerHead() {
     long tiles = (long) numQBlocks() * numKBlocks();
@@ -152,6 +157,8 @@ record PrefillParams(PrefillMethod method, int batch, int headsQ, int headsKv, i
       fs = Math.min(o.forcedSlashes(), sk);
       vertical = Math.min(sk, Math.max(o.verticalSize(), fc));
       slash = Math.min(sk, Math.max(o.slashSize(), fs));
+      // no columns at all: no list, as BLOCKS
+      flags = o.columns() == VerticalSlashOptions.ColumnMode.TOKENS && vertical > 0 ? PrefillArgs.COLUMN_TOKENS : 0;
     } else if (options instanceof AShapeOptions o) {
       if (o.sinks() > sk) {
         throw new IllegalArgumentException(where + ": sinks must be <= Sk = " + sk + "; got " + o.sinks());

@@ -31,7 +31,8 @@ import java.util.Arrays;
  * 1 or Hq. Outputs: out [B, Hq, Sq, d] in the options' output dtype (input dtype or F32), lse
  * [B, Hq, Sq] F32 (natural log; -inf and out 0 for a query that sees no key, including queries
  * beyond their batch's length). Only the layout's tiles are computed: FULL tiles without the
- * mask, PARTIAL tiles with the element predicate.
+ * mask, PARTIAL tiles with the element predicate; plus the layout's token columns
+ * ({@link BlockLayout#columns}) outside the listed tiles, with the predicate.
  *
  * <p>Backends: JAVA ({@link SparseAttentionRef}, double), NATIVE (C++ CPU kernel), CUDA.
  * Bad arguments throw {@link IllegalArgumentException} naming the argument and the rule before
@@ -145,7 +146,9 @@ public final class SparseAttention {
         .set(AttnArgs.K_LENS, layout.kLensTensor() == null ? 0 : layout.kLensTensor().address())
         .set(AttnArgs.PARTIAL_PTR, layout.partialPtr().address())
         .set(AttnArgs.PARTIAL_IDX, layout.partialIdx().address())
-        .set(AttnArgs.FULL_PTR, layout.fullPtr().address()).set(AttnArgs.FULL_IDX, layout.fullIdx().address());
+        .set(AttnArgs.FULL_PTR, layout.fullPtr().address()).set(AttnArgs.FULL_IDX, layout.fullIdx().address())
+        .set(AttnArgs.COL_CAP, layout.columnsTensor() == null ? 0 : layout.columnCapacity())
+        .set(AttnArgs.COLUMNS, layout.columnsTensor() == null ? 0 : layout.columnsTensor().address());
     if (backend == Backend.CUDA) {
       a.set(AttnArgs.DEVICE, q.device().index());
       a.set(AttnArgs.STREAM, exec.stream() == null ? 0 : exec.stream().handle());

@@ -79,7 +79,8 @@ public final class SparseAttentionRef {
 
   /**
    * Attention over the layout's blocks only: FULL blocks without the mask, PARTIAL blocks with
-   * the element predicate (and the lengths). Equal to {@link #dense} for any correct layout.
+   * the element predicate (and the lengths), then the token columns whose key block the row does
+   * not list, with the predicate. Equal to {@link #dense} for any correct layout.
    */
   static Result blockSparse(Problem p, BlockLayout layout, double scale, double softcap) {
     MaskSpec mask = layout.mask();
@@ -93,6 +94,10 @@ public final class SparseAttentionRef {
     for (int bi = 0; bi < p.b; bi++) {
       int ql = layout.qLen(bi);
       int kl = layout.kLen(bi);
+      int[][] columns = new int[p.hq][];
+      for (int h = 0; h < p.hq; h++) {
+        columns[h] = layout.columns(bi, h);
+      }
       for (int h = 0; h < p.hq; h++) {
         for (int i = 0; i < p.sq; i++) {
           int r = layout.row(bi, h, i / bq);
@@ -112,11 +117,23 @@ public final class SparseAttentionRef {
               }
             }
           }
+          for (int j : columns[h]) {
+            boolean listed = contains(idx[0], ptr[0][r], ptr[0][r + 1], j / bk)
+                || contains(idx[1], ptr[1][r], ptr[1][r + 1], j / bk);
+            if (!listed && mask.visible(bi, h, i, j, ql, kl)) {
+              keys[n++] = j;
+            }
+          }
           attendRow(p, bi, h, i, keys, n, scale, softcap, out, lse);
         }
       }
     }
     return new Result(out, lse);
+  }
+
+  /** Whether the ascending list idx[from, to) holds kb. */
+  private static boolean contains(int[] idx, long from, long to, int kb) {
+    return java.util.Arrays.binarySearch(idx, (int) from, (int) to, kb) >= 0;
   }
 
   /** Softmax attention of query (bi, h, i) over keys[0, n). */

@@ -100,9 +100,11 @@ public final class SparsePrefill {
       } else if (backend == Backend.JAVA) {
         float[] scores = SparsePrefillRef.score(p, q.toFloatArray(), k.toFloatArray());
         SparsePrefillRef.Selection s = SparsePrefillRef.select(p, scores);
-        try (Tensor bm = Tensor.of(s.selection(), DType.U8, p.batch(), p.headsQ(), p.numQBlocks(), p.numKBlocks())) {
+        try (Tensor bm = Tensor.of(s.selection(), DType.U8, p.batch(), p.headsQ(), p.numQBlocks(), p.numKBlocks());
+            Tensor cols = s.columns() == null ? null
+                : Tensor.of(s.columns(), p.batch(), p.headsQ(), p.verticalSize())) {
           layout = BlockLayout.fromBlockMask(MaskSpec.causal(), p.batch(), p.headsQ(), p.seqQ(), p.seqK(), p.blockQ(),
-              p.blockK(), bm, Device.CPU, layoutExec);
+              p.blockK(), bm, cols, Device.CPU, layoutExec);
         }
         counts = s.headCounts();
         divergence = s.divergence();
@@ -111,7 +113,7 @@ public final class SparsePrefill {
         try (Tensor scores = PrefillKernels.score(p, q, k, backend, exec);
             PrefillKernels.NativeSelection s = PrefillKernels.select(p, scores, backend, exec)) {
           layout = BlockLayout.fromBlockMask(MaskSpec.causal(), p.batch(), p.headsQ(), p.seqQ(), p.seqK(), p.blockQ(),
-              p.blockK(), s.selection(), q.device(), layoutExec);
+              p.blockK(), s.selection(), s.columns(), q.device(), layoutExec);
           counts = longs(s.headCounts());
           divergence = s.divergence().toFloatArray();
         }
@@ -126,6 +128,38 @@ public final class SparsePrefill {
     } finally {
       Dispatch.keepAlive(operands);
     }
+  }
+
+  /** Pairs the token columns add (see {@link #density}); 0 without columns. */
+  private static double columnPairs(BlockLayout layout, BlockCsr csr) {
+    if (layout.columnCapacity() == 0) {
+      return 0;
+    }
+    double pairs = 0;
+    long off = (long) layout.seqK() - layout.seqQ();
+    int nqb = layout.numQBlocks();
+    for (int b = 0; b < layout.layoutBatch(); b++) {
+      for (int h = 0; h < layout.layoutHeads(); h++) {
+        int[] cols = layout.columns(b, h);
+        for (int qb = 0; qb < nqb; qb++) {
+          int r = layout.row(b, h, qb);
+          long q0 = (long) qb * layout.blockQ();
+          long q1 = Math.min(q0 + layout.blockQ(), layout.seqQ());
+          int from = (int) csr.indptr()[r];
+          int to = (int) csr.indptr()[r + 1];
+          for (int j : cols) {
+            if (j > q1 - 1 + off) {
+              break; // ascending: no later column is visible either
+            }
+            if (java.util.Arrays.binarySearch(csr.indices(), from, to, j / layout.blockK()) < 0) {
+              pairs += q1 - Math.max(q0, j - off);
+            }
+          }
+        }
+      }
+    }
+    double serves = (double) layout.batch() / layout.layoutBatch() * layout.heads() / layout.layoutHeads();
+    return pairs * serves;
   }
 
   private static long[] longs(Tensor t) {
@@ -152,7 +186,11 @@ public final class SparsePrefill {
     return out;
   }
 
-  /** Pairs in listed tiles (clipped to the sequence) over B x Hq x Sq x Sk. */
+  /**
+   * Pairs computed over B x Hq x Sq x Sk: listed tiles whole (clipped to the sequence), plus each
+   * token column outside its row's listed tiles for the rows of the query block that see it
+   * under the base mask causal (bottom-right: query q sees key j iff j <= q + Sk - Sq).
+   */
   static double density(BlockLayout layout) {
     BlockCsr csr = layout.toCsr();
     double pairs = 0;
@@ -168,6 +206,7 @@ public final class SparsePrefill {
       }
       pairs += (double) qRows * cols;
     }
+    pairs += columnPairs(layout, csr);
     double serves = (double) layout.batch() / layout.layoutBatch() * layout.heads() / layout.layoutHeads();
     double all = (double) layout.batch() * layout.heads() * layout.seqQ() * layout.seqK();
     return all == 0 ? 0 : pairs * serves / all;

@@ -43,7 +43,7 @@ public final class SparsePrefillRef {
    * @param headCounts I64 [B, Hq, 5]: pattern code, verticals, slashes, blocks, columns
    * @param divergence F32 [B, Hq]: FlexPrefill's divergence, NaN otherwise
    */
-  public record Selection(byte[] selection, long[] headCounts, float[] divergence) {}
+  public record Selection(byte[] selection, long[] headCounts, float[] divergence, int[] columns) {}
 
   // ---- public entry points (tensors) ---------------------------------------------------------
 
@@ -459,11 +459,12 @@ public final class SparsePrefillRef {
     long[] counts = new long[heads * PrefillArgs.HEAD_COUNT_FIELDS];
     float[] divergence = new float[heads];
     Arrays.fill(divergence, Float.NaN);
+    int[] columns = p.tokenColumns() ? new int[heads * p.verticalSize()] : null;
     for (int bh = 0; bh < heads; bh++) {
       int base = (int) (bh * per);
       Head head = new Head(p, selection, bh * tiles);
       long[] stats = switch (p.method()) {
-        case VERTICAL_SLASH -> selectVerticalSlash(p, scores, base, head);
+        case VERTICAL_SLASH -> selectVerticalSlash(p, scores, base, head, columns, bh * p.verticalSize());
         case BLOCK_TOP_K -> selectBlockTopK(p, scores, base, head);
         case FLEX_PREFILL -> selectFlex(p, scores, base, head, divergence, bh);
         case XATTENTION -> selectXAttention(p, scores, base, head);
@@ -475,7 +476,7 @@ public final class SparsePrefillRef {
       }
       counts[bh * PrefillArgs.HEAD_COUNT_FIELDS + 3] = head.count();
     }
-    return new Selection(selection, counts, divergence);
+    return new Selection(selection, counts, divergence, columns);
   }
 
   /** The selection bytes of one head. */
@@ -509,18 +510,25 @@ public final class SparsePrefillRef {
     return new long[] {pattern.code(), verticals, slashes, 0, columns};
   }
 
-  private static long[] selectVerticalSlash(PrefillParams p, float[] scores, int base, Head head) {
+  /** Token columns (when p.tokenColumns()) go ascending into columnsOut[at, at + |C|). */
+  private static long[] selectVerticalSlash(PrefillParams p, float[] scores, int base, Head head, int[] columnsOut,
+      int at) {
     int sk = p.seqK();
     int[] columns = budgeted(range(0, p.forcedColumns()), range(p.forcedColumns(), sk), values(scores, base, sk),
         p.verticalSize(), head.margin);
     int[] slashes = budgeted(range(0, p.forcedSlashes()), range(p.forcedSlashes(), sk),
         values(scores, base + sk, sk), p.slashSize(), head.margin);
+    if (columnsOut != null) {
+      int[] sorted = columns.clone();
+      Arrays.sort(sorted);
+      System.arraycopy(sorted, 0, columnsOut, at, sorted.length);
+    }
     int bk = p.blockK();
     for (int qb = 0; qb < p.numQBlocks(); qb++) {
       long q0 = (long) qb * p.blockQ() + p.offset();
       long last = p.last(qb);
       for (int c : columns) {
-        if (c <= last) {
+        if (columnsOut == null && c <= last) {
           head.mark(qb, c / bk);
         }
       }

@@ -7,11 +7,14 @@ package io.github.llmkernels.attention;
  * {@code forcedSlashes} diagonals nearest the causal one, then the best columns up to
  * {@code verticalSize} and the best diagonals up to {@code slashSize} (ties to the lower index).
  *
- * <p>Layout: every diagonal marks the key blocks it crosses in each query block; every column is
- * inflated to its whole key block in the query blocks that can see it (this version has no
- * token-level column list; {@link HeadInfo#columns()} reports |C| so what such a list would
- * compute can be measured). Defaults are the reference's (tuned for 128K+ prompts; see
- * {@link #scaled(double)}).
+ * <p>Layout: every diagonal marks the key blocks it crosses in each query block. Columns, by
+ * {@link ColumnMode}: TOKENS (the default, as the reference's {@code column_index}) keeps them as
+ * a token list beside the tiles ({@link BlockLayout#columns}): a query computes a column only
+ * where its key block is not already listed, so 1000 columns cost about 1000 keys per query;
+ * BLOCKS inflates each column to its whole key block in the query blocks that can see it (64x
+ * the keys at block 64; at 32K tokens that kept 0.46 of the causal tiles against about 0.17
+ * for TOKENS, see BENCHMARKS.md). {@link HeadInfo#columns()} reports |C| either way. Defaults
+ * are the reference's (tuned for 128K+ prompts; see {@link #scaled(double)}).
  *
  * @param lastQ observation queries, 0 = min(64, Sq); at most Sq
  * @param verticalSize columns kept per head (clamped to Sk, at least forcedColumns)
@@ -20,10 +23,19 @@ package io.github.llmkernels.attention;
  * @param forcedSlashes always-kept diagonals next to the causal one (offsets 0 ..)
  * @param block query and key block of the layout
  * @param scale score scale, 0 = 1/sqrt(d)
+ * @param columns how the chosen columns enter the layout (not null)
  */
 public record VerticalSlashOptions(int lastQ, int verticalSize, int slashSize, int forcedColumns, int forcedSlashes,
-    int block, double scale) implements PrefillOptions {
+    int block, double scale, ColumnMode columns) implements PrefillOptions {
   private static final String R = "VerticalSlashOptions";
+
+  /** How chosen columns enter the layout. */
+  public enum ColumnMode {
+    /** A token-level column list beside the tiles. */
+    TOKENS,
+    /** Each column inflated to its key block. */
+    BLOCKS
+  }
   /** The reference's observation window. */
   public static final int DEFAULT_LAST_Q = 64;
 
@@ -35,31 +47,39 @@ public record VerticalSlashOptions(int lastQ, int verticalSize, int slashSize, i
     PrefillChecks.nonNegative(R, "forcedSlashes", forcedSlashes);
     PrefillChecks.block(R, block);
     PrefillChecks.scale(R, scale);
+    if (columns == null) {
+      throw new IllegalArgumentException(R + ": columns must not be null (TOKENS or BLOCKS)");
+    }
   }
 
-  /** lastQ 64, 1000 columns, 6096 diagonals, 30 forced columns, 100 forced diagonals, block 64. */
+  /** lastQ 64, 1000 columns, 6096 diagonals, 30 forced columns, 100 forced diagonals, block 64, TOKENS. */
   public static VerticalSlashOptions defaults() {
-    return new VerticalSlashOptions(0, 1000, 6096, 30, 100, 64, 0);
+    return new VerticalSlashOptions(0, 1000, 6096, 30, 100, 64, 0, ColumnMode.TOKENS);
+  }
+
+  public VerticalSlashOptions withColumns(ColumnMode mode) {
+    return new VerticalSlashOptions(lastQ, verticalSize, slashSize, forcedColumns, forcedSlashes, block, scale, mode);
   }
 
   public VerticalSlashOptions withBudgets(int vertical, int slash) {
-    return new VerticalSlashOptions(lastQ, vertical, slash, forcedColumns, forcedSlashes, block, scale);
+    return new VerticalSlashOptions(lastQ, vertical, slash, forcedColumns, forcedSlashes, block, scale, columns);
   }
 
-  public VerticalSlashOptions withForced(int columns, int slashes) {
-    return new VerticalSlashOptions(lastQ, verticalSize, slashSize, columns, slashes, block, scale);
+  public VerticalSlashOptions withForced(int forcedColumnCount, int forcedSlashCount) {
+    return new VerticalSlashOptions(lastQ, verticalSize, slashSize, forcedColumnCount, forcedSlashCount, block, scale,
+        columns);
   }
 
   public VerticalSlashOptions withLastQ(int q) {
-    return new VerticalSlashOptions(q, verticalSize, slashSize, forcedColumns, forcedSlashes, block, scale);
+    return new VerticalSlashOptions(q, verticalSize, slashSize, forcedColumns, forcedSlashes, block, scale, columns);
   }
 
   public VerticalSlashOptions withBlock(int b) {
-    return new VerticalSlashOptions(lastQ, verticalSize, slashSize, forcedColumns, forcedSlashes, b, scale);
+    return new VerticalSlashOptions(lastQ, verticalSize, slashSize, forcedColumns, forcedSlashes, b, scale, columns);
   }
 
   public VerticalSlashOptions withScale(double s) {
-    return new VerticalSlashOptions(lastQ, verticalSize, slashSize, forcedColumns, forcedSlashes, block, s);
+    return new VerticalSlashOptions(lastQ, verticalSize, slashSize, forcedColumns, forcedSlashes, block, s, columns);
   }
 
   /**

@@ -31,7 +31,9 @@ public final class AttnArgs extends ArgStruct<AttnArgs> {
   public static final int FULL_IDX = 27;
   public static final int DEVICE = 28;
   public static final int STREAM = 29;
-  private static final int FIELDS = 30;
+  public static final int COL_CAP = 30;
+  public static final int COLUMNS = 31;
+  private static final int FIELDS = 32;
 
   public AttnArgs() {
     super(FIELDS);

@@ -34,7 +34,8 @@ public final class PrefillArgs extends ArgStruct<PrefillArgs> {
   public static final int HEAD_DIVERGENCE = 30;
   public static final int DEVICE = 31;
   public static final int STREAM = 32;
-  private static final int FIELDS = 33;
+  public static final int COLUMNS = 33;
+  private static final int FIELDS = 34;
 
   /** llmk_prefill_method codes. */
   public static final long VERTICAL_SLASH = 0;
@@ -44,6 +45,9 @@ public final class PrefillArgs extends ArgStruct<PrefillArgs> {
 
   /** LLMK_PREFILL_FORCE_DIAGONAL: BLOCK_TOPK always keeps diag(qb). */
   public static final long FORCE_DIAGONAL = 2;
+
+  /** LLMK_PREFILL_COLUMN_TOKENS: VERTICAL_SLASH writes its columns as a token list. */
+  public static final long COLUMN_TOKENS = 4;
 
   /** Entries per head of head_counts: pattern, verticals, slashes, blocks, columns. */
   public static final int HEAD_COUNT_FIELDS = 5;

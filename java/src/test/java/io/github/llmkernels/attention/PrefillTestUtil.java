@@ -44,7 +44,9 @@ final class PrefillTestUtil {
     int lastQ = Math.min(bl, s.sq());
     int stride = s.block() >= 64 && (s.sk() - s.sq()) % 8 == 0 ? 8 : 4;
     List<PrefillOptions> out = new ArrayList<>();
-    out.add(new VerticalSlashOptions(lastQ, Math.max(1, s.sk() / 8), Math.max(1, s.sk() / 16), 3, 2, bl, 0));
+    for (VerticalSlashOptions.ColumnMode m : VerticalSlashOptions.ColumnMode.values()) {
+      out.add(new VerticalSlashOptions(lastQ, Math.max(1, s.sk() / 8), Math.max(1, s.sk() / 16), 3, 2, bl, 0, m));
+    }
     out.add(new AShapeOptions(4, 2 * bl, bl));
     out.add(new BlockTopKOptions(3, bl, false, 0));
     out.add(new BlockTopKOptions(2, bl, true, 0));

@@ -71,7 +71,7 @@ class SparsePrefillBadInputTest {
   @Test
   void defaultsAreThePapers() {
     VerticalSlashOptions vs = VerticalSlashOptions.defaults();
-    assertEquals(new VerticalSlashOptions(0, 1000, 6096, 30, 100, 64, 0), vs);
+    assertEquals(new VerticalSlashOptions(0, 1000, 6096, 30, 100, 64, 0, VerticalSlashOptions.ColumnMode.TOKENS), vs);
     assertEquals(64, vs.resolvedLastQ(10_000));
     assertEquals(10, vs.resolvedLastQ(10));
     assertEquals(new AShapeOptions(128, 3968, 64), AShapeOptions.defaults());
@@ -79,7 +79,7 @@ class SparsePrefillBadInputTest {
     assertEquals(new FlexPrefillOptions(0.9, 0.1, 1024, Integer.MAX_VALUE, 128, 0, 0), FlexPrefillOptions.defaults());
     assertEquals(128, FlexPrefillOptions.defaults().resolvedLastQ(4096));
     assertEquals(new XAttentionOptions(8, 0.9, 128, 0), XAttentionOptions.defaults());
-    assertEquals(new VerticalSlashOptions(0, 500, 3048, 30, 100, 64, 0), vs.scaled(0.5));
+    assertEquals(new VerticalSlashOptions(0, 500, 3048, 30, 100, 64, 0, VerticalSlashOptions.ColumnMode.TOKENS), vs.scaled(0.5));
     assertEquals(1 / Math.sqrt(128), vs.resolvedScale(128), 0);
     assertEquals(0.25, vs.withScale(0.25).resolvedScale(128), 0);
   }

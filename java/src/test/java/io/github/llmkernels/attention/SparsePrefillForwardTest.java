@@ -55,7 +55,10 @@ class SparsePrefillForwardTest {
     check(backend, dtype);
   }
 
-  /** The oracle over exactly the layout's tiles: each selected tile's mask elements (its mask() base). */
+  /**
+   * The oracle over exactly the layout's tiles and token columns: the mask() base within the
+   * selected tiles or on a column (a column inside a listed tile adds nothing, as in the kernels).
+   */
   private static MaskSpec tilesMask(BlockLayout l) {
     int nqb = l.numQBlocks();
     int nkb = l.numKBlocks();
@@ -68,7 +71,16 @@ class SparsePrefillForwardTest {
         }
       }
     }
-    return l.mask().and(MaskSpec.blocks(l.blockQ(), l.blockK(), bits));
+    MaskSpec tileMask = MaskSpec.blocks(l.blockQ(), l.blockK(), bits);
+    if (l.columnCapacity() == 0) {
+      return l.mask().and(tileMask);
+    }
+    int[][] columns = new int[l.heads()][];
+    int[][] noSlashes = new int[l.heads()][0];
+    for (int h = 0; h < l.heads(); h++) {
+      columns[h] = l.columns(0, h);
+    }
+    return l.mask().and(tileMask.or(MaskSpec.verticalSlash(columns, noSlashes)));
   }
 
   private static void check(Backend backend, DType dtype) {
@@ -79,7 +91,8 @@ class SparsePrefillForwardTest {
         Tensor k = PrefillTestUtil.on(backend, c.k);
         Tensor v = PrefillTestUtil.on(backend, c.v)) {
       double scale = 1 / Math.sqrt(c.d);
-      List<PrefillOptions> options = List.of(new VerticalSlashOptions(16, 9, 5, 2, 2, 16, 0),
+      List<PrefillOptions> options = List.of(new VerticalSlashOptions(16, 9, 5, 2, 2, 16, 0, VerticalSlashOptions.ColumnMode.BLOCKS),
+          new VerticalSlashOptions(16, 9, 5, 2, 2, 16, 0, VerticalSlashOptions.ColumnMode.TOKENS),
           new AShapeOptions(3, 20, 16), new BlockTopKOptions(2, 16, true, 0),
           new FlexPrefillOptions(0.8, 0.1, 16, Integer.MAX_VALUE, 16, 16, 0), new XAttentionOptions(8, 0.8, 16, 0));
       for (PrefillOptions o : options) {

@@ -148,6 +148,13 @@ class SparsePrefillParityTest {
       }
       assertArrayEquals(want.headCounts(), counts, () -> "head counts (pattern, verticals, slashes, blocks, columns): "
           + ctx);
+      if (want.columns() == null) {
+        assertTrue(got.columns() == null, "no token columns expected: " + ctx);
+      } else {
+        try (Tensor h = got.columns().to(io.github.llmkernels.tensor.Device.CPU)) {
+          assertArrayEquals(want.columns(), h.toIntArray(), () -> "token columns: " + ctx);
+        }
+      }
       float[] div = got.divergence().toFloatArray();
       for (int i = 0; i < div.length; i++) {
         float w = want.divergence()[i];

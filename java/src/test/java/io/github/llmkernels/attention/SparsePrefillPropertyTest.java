@@ -141,10 +141,22 @@ class SparsePrefillPropertyTest {
     assertEquals(Math.min(sk, Math.max(v.slashSize(), fs)), info.slashes(), where);
     assertEquals(info.verticals(), info.columns(), where);
     int bk = l.blockK();
+    boolean tokens = v.columns() == VerticalSlashOptions.ColumnMode.TOKENS;
+    int[] columns = l.columns(b, h);
+    if (tokens) { // the token list: |C| ascending keys, the forced ones first
+      assertEquals(info.verticals(), columns.length, "token columns" + where);
+      for (int i = 0; i < columns.length; i++) {
+        assertTrue(columns[i] >= 0 && columns[i] < sk && (i == 0 || columns[i] > columns[i - 1]),
+            "token columns ascending in [0, Sk)" + where);
+        assertTrue(i >= fc || columns[i] == i, "forced column " + i + " in the token list" + where);
+      }
+    } else {
+      assertEquals(0, columns.length, "BLOCKS keeps no token list" + where);
+    }
     for (int qb = 0; qb < l.numQBlocks(); qb++) {
       long last = PrefillTestUtil.last(s, qb, l.blockQ());
       long first = (long) qb * l.blockQ() + sk - s.sq();
-      for (int c = 0; c < fc; c++) {
+      for (int c = 0; c < fc && !tokens; c++) {
         if (c <= last && !PrefillTestUtil.listed(tiles, l, b, h, qb, c / bk)) {
           fail("forced column " + c + " missing in row " + qb + where);
         }
@@ -273,7 +285,7 @@ class SparsePrefillPropertyTest {
     int bl = s.block();
     int lastQ = Math.min(bl, s.sq());
     PrefillOptions[][] pairs = {
-        {new VerticalSlashOptions(lastQ, 4, 3, 1, 1, bl, 0), new VerticalSlashOptions(lastQ, 9, 7, 1, 1, bl, 0)},
+        {new VerticalSlashOptions(lastQ, 4, 3, 1, 1, bl, 0, VerticalSlashOptions.ColumnMode.BLOCKS), new VerticalSlashOptions(lastQ, 9, 7, 1, 1, bl, 0, VerticalSlashOptions.ColumnMode.BLOCKS)},
         {new BlockTopKOptions(1, bl, false, 0), new BlockTopKOptions(3, bl, false, 0)},
         {new BlockTopKOptions(1, bl, true, 0), new BlockTopKOptions(2, bl, true, 0)},
         {new FlexPrefillOptions(0.5, 0.1, bl, Integer.MAX_VALUE, bl, lastQ, 0),

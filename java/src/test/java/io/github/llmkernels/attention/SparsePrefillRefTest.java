@@ -56,7 +56,7 @@ class SparsePrefillRefTest {
     int sk = 70;
     int lastQ = 10;
     int bk = 8;
-    VerticalSlashOptions o = new VerticalSlashOptions(lastQ, 12, 5, 3, 2, bk, 0);
+    VerticalSlashOptions o = new VerticalSlashOptions(lastQ, 12, 5, 3, 2, bk, 0, VerticalSlashOptions.ColumnMode.BLOCKS);
     try (Tensor q = zeros(1, 2, sq, 8); Tensor k = ones(1, 1, sk, 8)) {
       float[] scores = SparsePrefillRef.score(q, k, o);
       double[] margins = new double[2];
@@ -115,7 +115,7 @@ class SparsePrefillRefTest {
   void verticalSlashOneHotSlash() {
     int s = 48;
     Tensor[] qk = oneHotSlash(s, 5);
-    VerticalSlashOptions o = new VerticalSlashOptions(8, 0, 1, 0, 0, 8, 1.0);
+    VerticalSlashOptions o = new VerticalSlashOptions(8, 0, 1, 0, 0, 8, 1.0, VerticalSlashOptions.ColumnMode.BLOCKS);
     try (Tensor q = qk[0]; Tensor k = qk[1]) {
       float[] scores = SparsePrefillRef.score(q, k, o);
       assertNear(8, scores[s + 5], "slash[5]");

@@ -69,10 +69,12 @@ class SparsePrefillSelectExactTest {
   /** Options whose selection rules differ; sizes for Sq 40, Sk 56, block 8. */
   static List<PrefillOptions> optionsList() {
     List<PrefillOptions> o = new ArrayList<>();
-    o.add(new VerticalSlashOptions(8, 5, 4, 2, 1, 8, 0));
-    o.add(new VerticalSlashOptions(8, 0, 0, 0, 0, 8, 0)); // budgets 0
-    o.add(new VerticalSlashOptions(8, 1000, 1000, 3, 3, 8, 0)); // budgets beyond Sk
-    o.add(new VerticalSlashOptions(8, 1, 1, 10, 10, 8, 0)); // forced beyond the budget
+    for (VerticalSlashOptions.ColumnMode m : VerticalSlashOptions.ColumnMode.values()) {
+      o.add(new VerticalSlashOptions(8, 5, 4, 2, 1, 8, 0, m));
+      o.add(new VerticalSlashOptions(8, 0, 0, 0, 0, 8, 0, m)); // budgets 0
+      o.add(new VerticalSlashOptions(8, 1000, 1000, 3, 3, 8, 0, m)); // budgets beyond Sk
+      o.add(new VerticalSlashOptions(8, 1, 1, 10, 10, 8, 0, m)); // forced beyond the budget
+    }
     o.add(new BlockTopKOptions(2, 8, false, 0));
     o.add(new BlockTopKOptions(0, 8, false, 0));
     o.add(new BlockTopKOptions(0, 8, true, 0));

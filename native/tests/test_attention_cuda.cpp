@@ -2,9 +2,11 @@
 // match exactly, for every mask leaf kind, with lengths and mask data on the device), the forward
 // pass (BF16 / F16 on the tensor-core path with d = 64 and 128, the general path for F32, an odd
 // d and blocks that are not multiples of 64; GQA, ragged 97 / 113 sequences, causal + window +
-// sinks, softcap, fully masked rows), the state merge (also in place), and a 128K x 128K causal
+// sinks, softcap, fully masked rows; token key columns beside a tile selection on both paths,
+// with entries the kernels must skip), the state merge (also in place), and a 128K x 128K causal
 // layout checked against its closed form. Without a CUDA device (or a library built without
 // CUDA) it prints "SKIP: <reason>" and passes.
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -70,6 +72,10 @@ struct Problem {
   std::vector<llmk_mask_node> nodes;  // data0/data1: MaskData indices + 1
   std::vector<int32_t> q_lens, k_lens;
   double softcap = 0.0;
+  std::vector<llmk_mask_node> layout_nodes;  // the layout's mask when not `nodes` (a tile selection)
+  int64_t col_cap = 0;
+  std::vector<int32_t> columns;      // [layout (b, h) rows, col_cap] key columns, or empty
+  std::vector<int32_t> gpu_columns;  // what the CUDA call gets when not `columns` (entries to skip)
 };
 
 struct HostLayout {
@@ -77,6 +83,10 @@ struct HostLayout {
   std::vector<int32_t> pi, fi;
   int64_t layout_batch = 1, layout_heads = 1;
 };
+
+const std::vector<llmk_mask_node>& layout_mask(const Problem& c) {
+  return c.layout_nodes.empty() ? c.nodes : c.layout_nodes;
+}
 
 llmk_layout_args base_layout_args(const Problem& c, const std::vector<llmk_mask_node>& nodes) {
   llmk_layout_args a;
@@ -99,7 +109,7 @@ int64_t layout_rows(const llmk_layout_args& a) {
 }
 
 HostLayout cpu_layout(const Problem& c, const MaskData& md) {
-  const std::vector<llmk_mask_node> nodes = md.bind(c.nodes, false);
+  const std::vector<llmk_mask_node> nodes = md.bind(layout_mask(c), false);
   llmk_layout_args a = base_layout_args(c, nodes);
   a.q_lens = c.q_lens.empty() ? 0 : reinterpret_cast<int64_t>(c.q_lens.data());
   a.k_lens = c.k_lens.empty() ? 0 : reinterpret_cast<int64_t>(c.k_lens.data());
@@ -133,7 +143,7 @@ struct DevLayout {
 
 void cuda_layout(const Problem& c, const MaskData& md, const DevBuf* q_lens, const DevBuf* k_lens, DevLayout& dl,
                  HostLayout& out) {
-  const std::vector<llmk_mask_node> nodes = md.bind(c.nodes, true);
+  const std::vector<llmk_mask_node> nodes = md.bind(layout_mask(c), true);
   llmk_layout_args a = base_layout_args(c, nodes);
   a.q_lens = q_lens ? q_lens->addr() : 0;
   a.k_lens = k_lens ? k_lens->addr() : 0;
@@ -201,6 +211,9 @@ void run_problem(const Problem& c, MaskData& md, const std::vector<std::pair<int
   for (float& x : v) x = normal(rng);
   const std::vector<llmk_mask_node> host_nodes = md.bind(c.nodes, false);
   const std::vector<llmk_mask_node> dev_nodes = md.bind(c.nodes, true);
+  const std::vector<int32_t>& gpu_cols = c.gpu_columns.empty() ? c.columns : c.gpu_columns;
+  DevBuf gcols(bytes_of(gpu_cols));
+  gcols.upload(gpu_cols.data());
 
   for (const auto& dt : dtypes) {
     const int64_t dtype = dt.first, out_dtype = dt.second;
@@ -226,6 +239,7 @@ void run_problem(const Problem& c, MaskData& md, const std::vector<std::pair<int
     a.block_q = c.block_q;
     a.block_k = c.block_k;
     a.node_count = static_cast<int64_t>(c.nodes.size());
+    a.col_cap = c.columns.empty() ? 0 : c.col_cap;
 
     // CPU reference
     std::vector<unsigned char> out_cpu(rows * c.d * elem_bytes(out_dtype));
@@ -243,9 +257,26 @@ void run_problem(const Problem& c, MaskData& md, const std::vector<std::pair<int
     ac.partial_idx = reinterpret_cast<int64_t>(ref_layout.pi.data());
     ac.full_ptr = reinterpret_cast<int64_t>(ref_layout.fp.data());
     ac.full_idx = reinterpret_cast<int64_t>(ref_layout.fi.data());
+    ac.columns = c.columns.empty() ? 0 : reinterpret_cast<int64_t>(c.columns.data());
     int32_t rc = llmk_attn_forward_cpu(&ac);
     EXPECT(rc == LLMK_OK);
     if (rc != LLMK_OK) std::fprintf(stderr, "[%s] cpu forward: %s\n", name.c_str(), llmk_last_error());
+    if (!c.columns.empty()) {
+      // The columns must move the result, or agreeing with the CPU would not test the column pass.
+      std::vector<unsigned char> out_plain(out_cpu.size());
+      std::vector<float> lse_plain(rows);
+      llmk_attn_args ap = ac;
+      ap.col_cap = 0;
+      ap.columns = 0;
+      ap.out = reinterpret_cast<int64_t>(out_plain.data());
+      ap.lse = reinterpret_cast<int64_t>(lse_plain.data());
+      EXPECT(llmk_attn_forward_cpu(&ap) == LLMK_OK);
+      const std::vector<float> with = decode(out_cpu, out_dtype), without = decode(out_plain, out_dtype);
+      double moved = 0.0;
+      for (size_t i = 0; i < with.size(); ++i) moved = std::fmax(moved, std::fabs(with[i] - without[i]));
+      EXPECT(moved > 0.05);
+      if (!(moved > 0.05)) std::fprintf(stderr, "[%s] the columns move out by only %.3g\n", name.c_str(), moved);
+    }
 
     // CUDA
     DevBuf gq(bytes_of(qb)), gk(bytes_of(kb)), gv(bytes_of(vb));
@@ -269,6 +300,7 @@ void run_problem(const Problem& c, MaskData& md, const std::vector<std::pair<int
     ag.partial_idx = dl.pi->addr();
     ag.full_ptr = dl.fp->addr();
     ag.full_idx = dl.fi->addr();
+    ag.columns = c.columns.empty() ? 0 : gcols.addr();
     ag.device = kDevice;
     rc = llmk_attn_forward_cuda(&ag);
     EXPECT(rc == LLMK_OK);
@@ -433,6 +465,129 @@ void test_forward() {
   }
 }
 
+/* A tile selection as the layout's mask: `mask` AND a per-head bitmap of mb x mb tiles, each tile
+ * kept with probability 1/3, the (bottom-right) diagonal always, and the last head none at all (its
+ * queries see columns only). The forward runs with `mask` alone, so every listed tile is visible. */
+void select_tiles(Problem& c, MaskData& md, const std::vector<llmk_mask_node>& mask, int64_t mb, uint32_t seed) {
+  std::mt19937 rng(seed);
+  const int64_t rows = (c.Sq + mb - 1) / mb, cols = (c.Sk + mb - 1) / mb;
+  std::vector<uint8_t> bits(c.Hq * rows * cols, 0);
+  for (int64_t h = 0; h + 1 < c.Hq; ++h) {
+    uint8_t* t = bits.data() + h * rows * cols;
+    for (int64_t qb = 0; qb < rows; ++qb) {
+      for (int64_t kb = 0; kb < cols; ++kb) t[qb * cols + kb] = rng() % 3 == 0;
+      const int64_t last = std::min((qb + 1) * mb, c.Sq) - 1;
+      t[qb * cols + (last + c.Sk - c.Sq) / mb] = 1;
+    }
+  }
+  llmk_mask_node n = leaf(LLMK_MASK_BLOCKS, 0, 0, mb, mb, rows, cols);
+  n.head_stride = rows * cols;
+  n.data0 = md.add(bits.data(), bytes_of(bits));
+  c.per_head = true;
+  c.nodes = mask;
+  c.layout_nodes = mask;
+  c.layout_nodes.push_back(n);
+  c.layout_nodes.push_back(leaf(LLMK_MASK_AND));
+}
+
+/* Key columns of every layout (b, h) row, ascending, -1 padded to cap: key j with probability
+ * 1 / (every << (row % 3)), so one row in three tends to fill its cap (no padding); rows with
+ * row % 4 == 1 get none. With junk the CUDA call gets, in each row's padding, what its kernels
+ * must skip: keys at and past seq_k (still ascending), then a negative entry other than -1. */
+void add_columns(Problem& c, int64_t cap, uint32_t every, bool junk, uint32_t seed) {
+  std::mt19937 rng(seed);
+  const int64_t rows = (c.q_lens.empty() && c.k_lens.empty() ? 1 : c.B) * (c.per_head ? c.Hq : 1);
+  c.col_cap = cap;
+  c.columns.assign(rows * cap, -1);
+  for (int64_t r = 0; r < rows; ++r) {
+    int32_t* row = c.columns.data() + r * cap;
+    int64_t n = 0;
+    for (int64_t j = 0; r % 4 != 1 && j < c.Sk && n < cap; ++j) {
+      if (rng() % (every << (r % 3)) == 0) row[n++] = static_cast<int32_t>(j);
+    }
+  }
+  c.gpu_columns.clear();
+  if (!junk) return;
+  c.gpu_columns = c.columns;
+  const int32_t bad[] = {static_cast<int32_t>(c.Sk), static_cast<int32_t>(c.Sk) + 7, INT32_MAX, -5};
+  for (int64_t r = 0; r < rows; ++r) {
+    int32_t* row = c.gpu_columns.data() + r * cap;
+    int64_t n = 0;
+    while (n < cap && row[n] >= 0) ++n;
+    for (int i = 0; i < 4 && n + i < cap; ++i) row[n + i] = bad[i];
+  }
+}
+
+/* Token key columns beside a tile selection: the tensor-core path (d 64 / 128, 64-slot chunks,
+ * layout blocks of 64 and 128), the general path (F32 and an odd d, 16-slot chunks, block 32),
+ * a window (columns partly visible, far chunks skipped), varlen lengths (columns past k_len), and
+ * junk entries only the CUDA side gets; every case is compared with the CPU on the clean rows. */
+void test_columns() {
+  MaskData md;
+  const std::vector<std::pair<int64_t, int64_t>> all = {
+      {LLMK_BF16, LLMK_BF16}, {LLMK_F16, LLMK_F16}, {LLMK_BF16, LLMK_F32}, {LLMK_F32, LLMK_F32}};
+  const std::vector<llmk_mask_node> causal = {leaf(LLMK_MASK_CAUSAL, 0, 1)};
+  uint32_t seed = 300;
+  for (int64_t d : {64, 128}) {
+    Problem c;
+    c.name = "columns-causal-gqa-d" + std::to_string(d);
+    c.Hq = 4;
+    c.Hkv = 2;
+    c.Sq = c.Sk = 300;
+    c.d = d;
+    select_tiles(c, md, causal, 64, seed++);
+    add_columns(c, 128, 2, d == 128, seed++);  // two 64-slot chunks
+    run_problem(c, md, all, seed++);
+  }
+  {
+    Problem c;
+    c.name = "columns-causal-d64-blk128";  // 64-row CTAs inside 128-row layout blocks, half-listed tiles
+    c.Hq = 3;
+    c.Hkv = 1;
+    c.Sq = c.Sk = 300;
+    c.block_q = c.block_k = 128;
+    select_tiles(c, md, causal, 64, seed++);
+    add_columns(c, 150, 2, true, seed++);
+    run_problem(c, md, {{LLMK_BF16, LLMK_BF16}, {LLMK_F32, LLMK_F32}}, seed++);
+  }
+  {
+    Problem c;
+    c.name = "columns-odd-d40-blk32";  // general path for every dtype
+    c.Hq = 3;
+    c.Hkv = 1;
+    c.Sq = c.Sk = 197;
+    c.d = 40;
+    c.block_q = c.block_k = 32;
+    select_tiles(c, md, causal, 32, seed++);
+    add_columns(c, 48, 4, true, seed++);  // three 16-slot chunks
+    run_problem(c, md, all, seed++);
+  }
+  {
+    Problem c;
+    c.name = "columns-window-d64";
+    c.Hq = 3;
+    c.Hkv = 1;
+    c.Sq = c.Sk = 300;
+    select_tiles(c, md, {leaf(LLMK_MASK_WINDOW, 0, 1, 40, 0)}, 64, seed++);
+    add_columns(c, 128, 2, false, seed++);
+    run_problem(c, md, all, seed++);
+  }
+  {
+    Problem c;
+    c.name = "columns-varlen";
+    c.B = 2;
+    c.Hq = 3;
+    c.Hkv = 1;
+    c.Sq = 150;
+    c.Sk = 180;
+    c.q_lens = {150, 100};
+    c.k_lens = {180, 120};
+    select_tiles(c, md, causal, 64, seed++);
+    add_columns(c, 64, 2, true, seed++);
+    run_problem(c, md, all, seed++);
+  }
+}
+
 /* 128K x 128K causal, block 128: every row qb has qb FULL blocks and one PARTIAL (the diagonal). */
 void test_big_causal_layout() {
   const int64_t S = 131072, blk = 128, nb = S / blk;
@@ -556,6 +711,7 @@ void test_errors() {
 int main() {
   if (!cuda_device_present()) return 0;
   test_forward();
+  test_columns();
   test_big_causal_layout();
   test_merge();
   test_errors();

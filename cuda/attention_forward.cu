@@ -258,11 +258,11 @@ __device__ __forceinline__ void load_tile_async(T* s, const T* g, int64_t row0, 
 }
 
 /* K and V rows of the column slots idx[0, n) into smem rows 0..63 (stride kLd); slots past n or
- * holding a key outside [0, seq_k) are zero-filled (masked later, so any finite value would do,
- * but never a read out of bounds). */
+ * holding a key outside [0, limit) (limit = min(seq_k, k_len)) are zero-filled: they are masked
+ * later, and zeros never turn into NaN in P V the way padding past k_len could. */
 template <typename T, int D>
 __device__ __forceinline__ void gather_kv_async(T* sk, T* sv, const T* kg, const T* vg, const int32_t* idx,
-                                                int64_t n, int64_t seq_k) {
+                                                int64_t n, int64_t limit) {
   constexpr int kChunks = D / 8;
   constexpr int kLd = MmaCfg<T, D>::kLd;
 #pragma unroll
@@ -270,7 +270,7 @@ __device__ __forceinline__ void gather_kv_async(T* sk, T* sv, const T* kg, const
     const int i = it * kThreads + static_cast<int>(threadIdx.x);
     const int r = i / kChunks, c = i % kChunks;
     const int64_t j = r < n ? static_cast<int64_t>(idx[r]) : -1;
-    const bool ok = j >= 0 && j < seq_k;
+    const bool ok = j >= 0 && j < limit;
     const int64_t off = ok ? j * D + c * 8 : 0;
     cp_async16(sk + r * kLd + c * 8, kg + off, ok);
     cp_async16(sv + r * kLd + c * 8, vg + off, ok);
@@ -292,7 +292,7 @@ __device__ __forceinline__ void issue_sub(const FwdParams& p, const RowView& rv,
   }
   const int64_t n = min64(kMmaKeys, p.col_cap - u.k0);
   const int32_t* idx = rv.cols + u.k0;
-  gather_kv_async<T, D>(s, s + kTile, kg, vg, idx, n, p.seq_k);
+  gather_kv_async<T, D>(s, s + kTile, kg, vg, idx, n, rv.k_lim);  // keys past k_len stay zeros
   const int slot = static_cast<int>(threadIdx.x);
   if (slot < kMmaKeys) s_key[slot] = slot < n ? column_key(p, rv, idx[slot]) : -1;
 }
@@ -385,7 +385,15 @@ __global__ void __launch_bounds__(kThreads, MmaCfg<T, D>::kMinBlocks) attn_fwd_m
     }
     cp_async_commit();
     cp_async_wait<1>();  // everything but the group just issued: the current stage has landed
-    __syncthreads();
+    // The barrier also asks whether a column chunk keeps any slot (thread t wrote slot t's key
+    // itself): a chunk whose columns all fall in listed blocks or past the keys computes nothing.
+    const bool kept = cur.mode != kSubColumn ||
+                      (threadIdx.x < kMmaKeys && s_keys[stage * kMmaKeys + threadIdx.x] >= 0);
+    if (!__syncthreads_or(kept)) {
+      stage ^= 1;  // nobody reads this stage again: the next issue into it follows this barrier
+      cur = nxt;
+      continue;
+    }
     const T* sK = smem + stage * 2 * kTile;
     const T* sV = sK + kTile;
 
@@ -702,14 +710,17 @@ __global__ void __launch_bounds__(kThreads, 1) attn_fwd_simt(const __grid_consta
       const int kr = i / static_cast<int>(D), dd = i - kr * static_cast<int>(D);
       const int64_t slot = st.kc + kr;
       const int64_t j = slot < st.kend ? (column ? static_cast<int64_t>(rv.cols[slot]) : slot) : -1;
-      const bool ok = j >= 0 && j < p.seq_k;
+      const bool ok = j >= 0 && j < rv.k_lim;  // keys past k_len stay zeros (never NaN from padding)
       sK[kr * ld + dd] = ok ? to_f32(kg[j * D + dd]) : 0.0f;
       sV[kr * ld + dd] = ok ? to_f32(vg[j * D + dd]) : 0.0f;
     }
+    bool kept = !column;
     if (column && tid < kSimtKeys) {
       s_keys[tid] = st.kc + tid < st.kend ? column_key(p, rv, rv.cols[st.kc + tid]) : -1;
+      kept = s_keys[tid] >= 0;
     }
-    __syncthreads();
+    // A column chunk whose slots all fall in listed blocks or past the keys computes nothing.
+    if (!__syncthreads_or(kept)) continue;
     // This thread's two keys, -1 for none: a block's keys before kend, a column chunk's slot keys.
     const int64_t sa = st.kc + sub, sb = sa + 8;
     const int64_t ka = column ? s_keys[sub] : (sa < st.kend ? sa : -1);

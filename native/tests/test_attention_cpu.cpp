@@ -70,8 +70,8 @@ llmk_layout_args layout_args(const Case& c, Layout& l) {
   return a;
 }
 
-void run_case(const Case& c, uint32_t seed) {
-  Layout l;
+/* The case's layout: count, size the index lists, fill. */
+llmk_layout_args build_layout(const Case& c, Layout& l) {
   llmk_layout_args la = layout_args(c, l);
   EXPECT(llmk_layout_count_cpu(&la) == LLMK_OK);
   l.pi.assign(l.pp.back() + 1, -1);
@@ -79,6 +79,12 @@ void run_case(const Case& c, uint32_t seed) {
   la.partial_idx = reinterpret_cast<int64_t>(l.pi.data());
   la.full_idx = reinterpret_cast<int64_t>(l.fi.data());
   EXPECT(llmk_layout_fill_cpu(&la) == LLMK_OK);
+  return la;
+}
+
+void run_case(const Case& c, uint32_t seed) {
+  Layout l;
+  const llmk_layout_args la = build_layout(c, l);
 
   std::mt19937 rng(seed);
   std::normal_distribution<float> normal(0.0f, 1.0f);
@@ -217,13 +223,7 @@ void bad_columns() {
   Case c{1, 1, 1, 8, 8, 4, 4, 4, {}, {}, {}};
   c.nodes = {leaf(LLMK_MASK_CAUSAL, 0, 1)};
   Layout l;
-  llmk_layout_args la = layout_args(c, l);
-  EXPECT(llmk_layout_count_cpu(&la) == LLMK_OK);
-  l.pi.assign(l.pp.back() + 1, -1);
-  l.fi.assign(l.fp.back() + 1, -1);
-  la.partial_idx = reinterpret_cast<int64_t>(l.pi.data());
-  la.full_idx = reinterpret_cast<int64_t>(l.fi.data());
-  EXPECT(llmk_layout_fill_cpu(&la) == LLMK_OK);
+  const llmk_layout_args la = build_layout(c, l);
   std::vector<float> q(32, 1.0f), k(32, 1.0f), v(32, 1.0f), out(32, 7.0f), lse(8, 7.0f);
   llmk_attn_args a;
   std::memset(&a, 0, sizeof a);

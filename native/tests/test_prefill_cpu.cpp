@@ -399,21 +399,37 @@ void test_vs_select(uint32_t seed) {
   sl2[0] = true;
   const auto os = sorted_items(sc.data() + sk, 1, sk);
   for (int64_t i = 0; i < 4; ++i) sl2[os[i]] = true;
-  int bad = 0;
-  for (int64_t qb = 0; qb < c.nqb; ++qb) {
-    for (int64_t kb = 0; kb < c.nkb; ++kb) {
-      bool want = false;
-      for (int64_t qq = qb * bq; qq < std::min((qb + 1) * bq, sq); ++qq) {
-        const int64_t qa = qq + sk - sq;
-        for (int64_t k = kb * bk; k < std::min((kb + 1) * bk, sk); ++k) {
-          if (k <= qa && (col[k] || sl2[qa - k])) want = true;
+  /* tiles holding a chosen pair: columns count only when they are inflated to blocks */
+  const auto mismatches = [&](bool with_columns) {
+    int bad = 0;
+    for (int64_t qb = 0; qb < c.nqb; ++qb) {
+      for (int64_t kb = 0; kb < c.nkb; ++kb) {
+        bool want = false;
+        for (int64_t qq = qb * bq; qq < std::min((qb + 1) * bq, sq); ++qq) {
+          const int64_t qa = qq + sk - sq;
+          for (int64_t k = kb * bk; k < std::min((kb + 1) * bk, sk); ++k) {
+            if (k <= qa && ((with_columns && col[k]) || sl2[qa - k])) want = true;
+          }
         }
+        if (want != (c.sel[qb * c.nkb + kb] == 1)) ++bad;
       }
-      if (want != (c.sel[qb * c.nkb + kb] == 1)) ++bad;
     }
-  }
-  EXPECT(bad == 0);
+    return bad;
+  };
+  EXPECT(mismatches(true) == 0);
   EXPECT(c.counts[0] == LLMK_PREFILL_PAT_VERTICAL_SLASH && c.counts[1] == 6 && c.counts[2] == 5 && c.counts[4] == 6);
+  /* token columns: the selection keeps the slashes only, the list holds C ascending */
+  std::vector<int32_t> cols(6, -7);
+  c.a.flags = LLMK_PREFILL_COLUMN_TOKENS;
+  c.a.columns = reinterpret_cast<int64_t>(cols.data());
+  EXPECT(llmk_prefill_select_cpu(&c.a) == LLMK_OK);
+  EXPECT(mismatches(false) == 0);
+  std::vector<int32_t> want_cols;
+  for (int64_t j = 0; j < sk; ++j) {
+    if (col[j]) want_cols.push_back(static_cast<int32_t>(j));
+  }
+  EXPECT(cols == want_cols);
+  EXPECT(c.counts[1] == 6 && c.counts[4] == 6);
 }
 
 void test_flex_select() {
@@ -654,6 +670,19 @@ void test_bad_args() {
   { auto b = v; b.vertical_size = 2; expect_invalid(b, "vertical_size"); }  // below forced_columns 3
   { auto b = v; b.slash_size = 49; expect_invalid(b, "slash_size"); }
   { auto b = v; b.forced_slashes = -1; expect_invalid(b, "forced_slashes"); }
+  std::vector<int32_t> cols(64);
+  {  // token columns: VS only, an address for them, no overlap with the other outputs
+    auto b = a;
+    b.flags = LLMK_PREFILL_COLUMN_TOKENS;
+    expect_invalid(b, "COLUMN_TOKENS is for VERTICAL_SLASH only");
+    b = v;
+    b.flags = LLMK_PREFILL_COLUMN_TOKENS;
+    b.selection = b.head_counts = 1;
+    expect_invalid(b, "columns must not be", true);
+    b.columns = reinterpret_cast<int64_t>(cols.data());
+    b.head_divergence = reinterpret_cast<int64_t>(cols.data() + 8);
+    expect_invalid(b, "overlap", true);
+  }
   llmk_prefill_args t = p.args(LLMK_PREFILL_BLOCK_TOPK);
   t.scores = 1;
   { auto b = t; b.top_k = -1; expect_invalid(b, "top_k"); }

@@ -338,7 +338,7 @@ int32_t check_columns(const ForwardPlan& p) {
     for (int64_t i = n; i < p.col_cap; ++i) {
       if (c[i] != -1) {
         return fail(LLMK_ERR_OUT_OF_RANGE, "columns of layout (batch, head) row " + std::to_string(r) +
-                                               ": after the first -1 only -1 padding may follow; entry " +
+                                               ": after the first negative entry only -1 padding may follow; entry " +
                                                std::to_string(i) + " is " + std::to_string(c[i]));
       }
     }

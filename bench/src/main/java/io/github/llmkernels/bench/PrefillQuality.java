@@ -41,7 +41,7 @@ import java.util.Map;
  *
  * <pre>
  *   java -jar bench/target/llm-kernels-bench.jar prefillquality [--seq 4096,8192,16384,32768]
- *       [--methods vs,vsScaled,ashape,topk,flex,xattn8,xattn16] [--dtype bf16|f32|f16] [--heads 8/2]
+ *       [--methods vs,vsBlocks,vsScaled,ashape,topk,flex,xattn8,xattn16] [--dtype bf16|f32|f16] [--heads 8/2]
  *       [--dim 128] [--seed 42] [--profiles 0,1,..,7] [--npy DIR [--truncate 4096,8192]]
  *       [--per-head] [--svg prefill.svg] [--backend native|cuda|java] [--reps 3]
  * </pre>
@@ -71,23 +71,31 @@ import java.util.Map;
  * native estimation times several-fold (measured: A-shape layout 15 ms instead of 0.1 ms at 2K
  * under load 4 on 2 cores).
  *
- * <p>Methods: {@code vs} MInference vertical-slash defaults (tuned for 128K+: near dense below 32K),
- * {@code vsScaled} the same with budgets times S/131072 (the reference's minference_ratio),
+ * <p>Methods: {@code vs} MInference vertical-slash defaults (tuned for 128K+; columns as a token
+ * list), {@code vsBlocks} the same with each column inflated to its 64-key block (any vs method +
+ * {@code Blocks}, e.g. {@code vsScaledBlocks}, inflates its columns), {@code vsScaled} the same
+ * with budgets times S/131072 (the reference's minference_ratio),
  * {@code ashape} (sinks 128, local 3968, clamped to S), {@code topk} block top-k 100,
  * {@code flex} FlexPrefill (gamma 0.9, tau 0.1), {@code xattn8} / {@code xattn16} XAttention
  * stride 8 / 16 (threshold 0.9).
  */
 public final class PrefillQuality {
-  static final String DEFAULT_METHODS = "vs,vsScaled,ashape,topk,flex,xattn8,xattn16";
+  static final String DEFAULT_METHODS = "vs,vsBlocks,vsScaled,ashape,topk,flex,xattn8,xattn16";
   private static final int DENSE_BLOCK = 128;
 
   private PrefillQuality() {}
 
   /** The options of a method name at sequence length seq. */
   public static PrefillOptions options(String method, int seq) {
+    if (method.startsWith("vs") && method.endsWith("Blocks") && !method.equals("vsBlocks")) {
+      // vsScaledBlocks: a vertical-slash method with its columns inflated to key blocks
+      PrefillOptions base = options(method.substring(0, method.length() - "Blocks".length()), seq);
+      return ((VerticalSlashOptions) base).withColumnMode(VerticalSlashOptions.ColumnMode.BLOCKS);
+    }
     return switch (method) {
       case "vs" -> VerticalSlashOptions.defaults();
       case "vsScaled" -> VerticalSlashOptions.defaults().scaled(seq / 131072.0);
+      case "vsBlocks" -> VerticalSlashOptions.defaults().withColumnMode(VerticalSlashOptions.ColumnMode.BLOCKS);
       case "ashape" -> {
         AShapeOptions d = AShapeOptions.defaults();
         yield new AShapeOptions(Math.min(d.sinks(), seq), Math.min(d.local(), seq), d.block());

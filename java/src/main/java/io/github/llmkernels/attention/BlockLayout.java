@@ -589,7 +589,8 @@ public final class BlockLayout implements AutoCloseable {
 
   /**
    * Computed tiles over all tiles of the B x Hq x numQBlocks x numKBlocks grid (a broadcast
-   * layout row counts for every batch / head it serves); 0 when there are no tiles.
+   * layout row counts for every batch / head it serves); 0 when there are no tiles. Token columns
+   * are not tiles and do not count here ({@link PrefillEstimate#density()} counts their pairs).
    */
   public double density() {
     requireOpen();
@@ -805,7 +806,8 @@ public final class BlockLayout implements AutoCloseable {
     return "BlockLayout(" + mask + ", B " + batch + ", Hq " + heads + ", " + seqQ + " x " + seqK + " in " + blockQ
         + " x " + blockK + " tiles, layout " + layoutBatch + " x " + layoutHeads + " x " + numQBlocks + ", "
         + partialCount + " partial + " + fullCount + " full"
-        + (tokenColumns == null ? "" : ", " + tokenColumns.capacity() + " columns per head") + ", " + device + (closed.get() ? ", closed" : "") + ")";
+        + (tokenColumns == null ? "" : ", " + tokenColumns.capacity() + " columns per head") + ", " + device
+        + (closed.get() ? ", closed" : "") + ")";
   }
 
   /** Frees the index tensors, lengths and mask data. Idempotent. */

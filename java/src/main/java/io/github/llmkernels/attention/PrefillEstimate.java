@@ -11,15 +11,13 @@ public final class PrefillEstimate implements AutoCloseable {
   private final PrefillOptions options;
   private final BlockLayout layout;
   private final List<HeadInfo> heads;
-  private final double density;
+  private double density = Double.NaN; // computed on first use: it reads the whole layout on the host
   private final long estimateNanos;
 
-  PrefillEstimate(PrefillOptions options, BlockLayout layout, List<HeadInfo> heads, double density,
-      long estimateNanos) {
+  PrefillEstimate(PrefillOptions options, BlockLayout layout, List<HeadInfo> heads, long estimateNanos) {
     this.options = options;
     this.layout = layout;
     this.heads = List.copyOf(heads);
-    this.density = density;
     this.estimateNanos = estimateNanos;
   }
 
@@ -52,7 +50,10 @@ public final class PrefillEstimate implements AutoCloseable {
    * its area clipped to the sequence (PARTIAL tiles are computed whole by the kernels), every
    * token column outside its row's tiles with the causal pairs it adds.
    */
-  public double density() {
+  public synchronized double density() {
+    if (Double.isNaN(density)) {
+      density = SparsePrefill.density(layout());
+    }
     return density;
   }
 
@@ -63,7 +64,7 @@ public final class PrefillEstimate implements AutoCloseable {
 
   @Override
   public String toString() {
-    return "PrefillEstimate(" + options.method() + ", density " + String.format("%.4f", density) + ", "
+    return "PrefillEstimate(" + options.method() + ", density " + String.format("%.4f", density()) + ", "
         + String.format("%.3f", estimateNanos / 1e6) + " ms, " + layout + ")";
   }
 

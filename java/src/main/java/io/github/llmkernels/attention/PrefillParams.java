@@ -158,7 +158,7 @@ record PrefillParams(PrefillMethod method, int batch, int headsQ, int headsKv, i
       vertical = Math.min(sk, Math.max(o.verticalSize(), fc));
       slash = Math.min(sk, Math.max(o.slashSize(), fs));
       // no columns at all: no list, as BLOCKS
-      flags = o.columns() == VerticalSlashOptions.ColumnMode.TOKENS && vertical > 0 ? PrefillArgs.COLUMN_TOKENS : 0;
+      flags = o.columnMode() == VerticalSlashOptions.ColumnMode.TOKENS && vertical > 0 ? PrefillArgs.COLUMN_TOKENS : 0;
     } else if (options instanceof AShapeOptions o) {
       if (o.sinks() > sk) {
         throw new IllegalArgumentException(where + ": sinks must be <= Sk = " + sk + "; got " + o.sinks());

@@ -119,7 +119,7 @@ public final class SparsePrefill {
         }
         nanos = System.nanoTime() - t0;
       }
-      return new PrefillEstimate(options, layout, heads(p, counts, divergence), density(layout), nanos);
+      return new PrefillEstimate(options, layout, heads(p, counts, divergence), nanos);
     } catch (RuntimeException e) {
       if (layout != null) {
         layout.close();
@@ -130,7 +130,7 @@ public final class SparsePrefill {
     }
   }
 
-  /** Pairs the token columns add (see {@link #density}); 0 without columns. */
+  /** Pairs the token columns add over the layout's rows (see {@link #density}); 0 without columns. */
   private static double columnPairs(BlockLayout layout, BlockCsr csr) {
     if (layout.columnCapacity() == 0) {
       return 0;
@@ -145,21 +145,24 @@ public final class SparsePrefill {
           int r = layout.row(b, h, qb);
           long q0 = (long) qb * layout.blockQ();
           long q1 = Math.min(q0 + layout.blockQ(), layout.seqQ());
-          int from = (int) csr.indptr()[r];
+          int e = (int) csr.indptr()[r];
           int to = (int) csr.indptr()[r + 1];
           for (int j : cols) {
             if (j > q1 - 1 + off) {
               break; // ascending: no later column is visible either
             }
-            if (java.util.Arrays.binarySearch(csr.indices(), from, to, j / layout.blockK()) < 0) {
+            int kb = j / layout.blockK();
+            while (e < to && csr.indices()[e] < kb) {
+              e++; // columns and the row's blocks both ascend: one merge walk
+            }
+            if (e == to || csr.indices()[e] != kb) {
               pairs += q1 - Math.max(q0, j - off);
             }
           }
         }
       }
     }
-    double serves = (double) layout.batch() / layout.layoutBatch() * layout.heads() / layout.layoutHeads();
-    return pairs * serves;
+    return pairs;
   }
 
   private static long[] longs(Tensor t) {

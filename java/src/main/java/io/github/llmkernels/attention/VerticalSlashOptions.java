@@ -10,11 +10,13 @@ package io.github.llmkernels.attention;
  * <p>Layout: every diagonal marks the key blocks it crosses in each query block. Columns, by
  * {@link ColumnMode}: TOKENS (the default, as the reference's {@code column_index}) keeps them as
  * a token list beside the tiles ({@link BlockLayout#columns}): a query computes a column only
- * where its key block is not already listed, so 1000 columns cost about 1000 keys per query;
- * BLOCKS inflates each column to its whole key block in the query blocks that can see it (64x
- * the keys at block 64; at 32K tokens that kept 0.46 of the causal tiles against about 0.17
- * for TOKENS, see BENCHMARKS.md). {@link HeadInfo#columns()} reports |C| either way. Defaults
- * are the reference's (tuned for 128K+ prompts; see {@link #scaled(double)}).
+ * where its key block is not already listed, so a column costs one key per query instead of a
+ * block; BLOCKS inflates each column to its whole key block in the query blocks that can see it.
+ * TOKENS never computes more pairs than BLOCKS (and so keeps at most the same mass); how much it
+ * saves depends on how much of the grid the diagonals already cover: with the default 6096
+ * diagonals they cover nearly every tile below 32K and the saving is small (BENCHMARKS.md).
+ * {@link HeadInfo#columns()} reports |C| either way. Defaults are the reference's (tuned for
+ * 128K+ prompts; see {@link #scaled(double)}).
  *
  * @param lastQ observation queries, 0 = min(64, Sq); at most Sq
  * @param verticalSize columns kept per head (clamped to Sk, at least forcedColumns)
@@ -23,10 +25,10 @@ package io.github.llmkernels.attention;
  * @param forcedSlashes always-kept diagonals next to the causal one (offsets 0 ..)
  * @param block query and key block of the layout
  * @param scale score scale, 0 = 1/sqrt(d)
- * @param columns how the chosen columns enter the layout (not null)
+ * @param columnMode how the chosen columns enter the layout (not null)
  */
 public record VerticalSlashOptions(int lastQ, int verticalSize, int slashSize, int forcedColumns, int forcedSlashes,
-    int block, double scale, ColumnMode columns) implements PrefillOptions {
+    int block, double scale, ColumnMode columnMode) implements PrefillOptions {
   private static final String R = "VerticalSlashOptions";
 
   /** How chosen columns enter the layout. */
@@ -47,9 +49,15 @@ public record VerticalSlashOptions(int lastQ, int verticalSize, int slashSize, i
     PrefillChecks.nonNegative(R, "forcedSlashes", forcedSlashes);
     PrefillChecks.block(R, block);
     PrefillChecks.scale(R, scale);
-    if (columns == null) {
-      throw new IllegalArgumentException(R + ": columns must not be null (TOKENS or BLOCKS)");
+    if (columnMode == null) {
+      throw new IllegalArgumentException(R + ": columnMode must not be null (TOKENS or BLOCKS)");
     }
+  }
+
+  /** With the columns kept as tokens (the default mode). */
+  public VerticalSlashOptions(int lastQ, int verticalSize, int slashSize, int forcedColumns, int forcedSlashes,
+      int block, double scale) {
+    this(lastQ, verticalSize, slashSize, forcedColumns, forcedSlashes, block, scale, ColumnMode.TOKENS);
   }
 
   /** lastQ 64, 1000 columns, 6096 diagonals, 30 forced columns, 100 forced diagonals, block 64, TOKENS. */
@@ -57,29 +65,29 @@ public record VerticalSlashOptions(int lastQ, int verticalSize, int slashSize, i
     return new VerticalSlashOptions(0, 1000, 6096, 30, 100, 64, 0, ColumnMode.TOKENS);
   }
 
-  public VerticalSlashOptions withColumns(ColumnMode mode) {
+  public VerticalSlashOptions withColumnMode(ColumnMode mode) {
     return new VerticalSlashOptions(lastQ, verticalSize, slashSize, forcedColumns, forcedSlashes, block, scale, mode);
   }
 
   public VerticalSlashOptions withBudgets(int vertical, int slash) {
-    return new VerticalSlashOptions(lastQ, vertical, slash, forcedColumns, forcedSlashes, block, scale, columns);
+    return new VerticalSlashOptions(lastQ, vertical, slash, forcedColumns, forcedSlashes, block, scale, columnMode);
   }
 
   public VerticalSlashOptions withForced(int forcedColumnCount, int forcedSlashCount) {
     return new VerticalSlashOptions(lastQ, verticalSize, slashSize, forcedColumnCount, forcedSlashCount, block, scale,
-        columns);
+        columnMode);
   }
 
   public VerticalSlashOptions withLastQ(int q) {
-    return new VerticalSlashOptions(q, verticalSize, slashSize, forcedColumns, forcedSlashes, block, scale, columns);
+    return new VerticalSlashOptions(q, verticalSize, slashSize, forcedColumns, forcedSlashes, block, scale, columnMode);
   }
 
   public VerticalSlashOptions withBlock(int b) {
-    return new VerticalSlashOptions(lastQ, verticalSize, slashSize, forcedColumns, forcedSlashes, b, scale, columns);
+    return new VerticalSlashOptions(lastQ, verticalSize, slashSize, forcedColumns, forcedSlashes, b, scale, columnMode);
   }
 
   public VerticalSlashOptions withScale(double s) {
-    return new VerticalSlashOptions(lastQ, verticalSize, slashSize, forcedColumns, forcedSlashes, block, s, columns);
+    return new VerticalSlashOptions(lastQ, verticalSize, slashSize, forcedColumns, forcedSlashes, block, s, columnMode);
   }
 
   /**

@@ -141,7 +141,7 @@ class SparsePrefillPropertyTest {
     assertEquals(Math.min(sk, Math.max(v.slashSize(), fs)), info.slashes(), where);
     assertEquals(info.verticals(), info.columns(), where);
     int bk = l.blockK();
-    boolean tokens = v.columns() == VerticalSlashOptions.ColumnMode.TOKENS;
+    boolean tokens = v.columnMode() == VerticalSlashOptions.ColumnMode.TOKENS;
     int[] columns = l.columns(b, h);
     if (tokens) { // the token list: |C| ascending keys, the forced ones first
       assertEquals(info.verticals(), columns.length, "token columns" + where);

@@ -129,6 +129,47 @@ class TokenColumnsTest {
     }
   }
 
+  /**
+   * The same vertical-slash choice as tokens computes a subset of what it computes as blocks:
+   * every TOKENS tile is a BLOCKS tile, the token list is the head's |C| columns, and the density
+   * is never larger (each column adds at most the pairs of the block it would have inflated to).
+   */
+  @ParameterizedTest(name = "{0}")
+  @MethodSource("hostBackends")
+  void tokensComputeASubsetOfBlocks(Backend backend) {
+    long seed = RandomTensors.freshSeed();
+    SplittableRandom rnd = new SplittableRandom(seed);
+    Exec exec = Exec.backend(backend);
+    try (Tensor q = RandomTensors.normal(rnd, DType.F32, 2, 4, 300, 32);
+        Tensor k = RandomTensors.normal(rnd, DType.F32, 2, 2, 420, 32)) {
+      VerticalSlashOptions blocks = new VerticalSlashOptions(32, 40, 12, 4, 3, 32, 0,
+          VerticalSlashOptions.ColumnMode.BLOCKS);
+      try (PrefillEstimate b = SparsePrefill.estimate(q, k, blocks, exec);
+          PrefillEstimate t = SparsePrefill.estimate(q, k, blocks.withColumnMode(VerticalSlashOptions.ColumnMode.TOKENS),
+              exec)) {
+        String ctx = backend + ", seed " + seed;
+        assertTrue(t.density() <= b.density() + 1e-12, "density tokens " + t.density() + " > blocks " + b.density()
+            + ": " + ctx);
+        assertTrue(t.density() < b.density(), "40 columns of 420 keys must save pairs: " + ctx);
+        byte[] tb = PrefillTestUtil.tiles(b.layout());
+        byte[] tt = PrefillTestUtil.tiles(t.layout());
+        for (int i = 0; i < tt.length; i++) {
+          assertTrue(tt[i] == 0 || tb[i] != 0, "TOKENS tile " + i + " not in BLOCKS: " + ctx);
+        }
+        for (int bi = 0; bi < 2; bi++) {
+          for (int h = 0; h < 4; h++) {
+            assertEquals(t.head(bi, h).columns(), t.layout().columns(bi, h).length, ctx);
+            assertEquals(0, b.layout().columns(bi, h).length, ctx);
+          }
+        }
+      }
+    }
+  }
+
+  static Stream<Backend> hostBackends() {
+    return TestBackends.host().stream();
+  }
+
   /** Hand-counted: Sq = Sk = 8, blocks 4, diagonal tiles listed, columns 0 and 5. */
   @Test
   void densityCountsColumnPairsOutsideListedTiles() {
@@ -141,6 +182,15 @@ class TokenColumnsTest {
       // there); column 5 lies in listed tile (1, 1) and after every query of block 0
       assertEquals((32 + 4) / 64.0, SparsePrefill.density(l), 1e-15);
       assertTrue(l.toString().contains("3 columns per head"), l.toString());
+    }
+    // the same selection broadcast over B 2 x H 2 (one layout row set serves all four heads)
+    try (Tensor bm = Tensor.of(bits, DType.U8, 1, 1, 2, 2);
+        Tensor cols = Tensor.of(new int[] {0, 5, -1}, 1, 1, 3);
+        BlockLayout l = BlockLayout.fromBlockMask(MaskSpec.causal(), 2, 2, 8, 8, 4, 4, bm, cols, Device.CPU,
+            Exec.backend(Backend.JAVA))) {
+      assertEquals(1, l.layoutBatch());
+      assertEquals(1, l.layoutHeads());
+      assertEquals((32 + 4) / 64.0, SparsePrefill.density(l), 1e-15);
     }
   }
 

@@ -48,7 +48,8 @@ import org.openjdk.jmh.infra.Blackhole;
  *       dense: compile + forward), output in the input dtype.
  * </ul>
  * Methods as the prefillquality command ({@link PrefillQuality#options}): vs (MInference
- * vertical-slash defaults; columns inflated to key blocks), vsScaled (budgets x S/131072), ashape,
+ * vertical-slash defaults, columns as tokens), vsBlocks (the same with columns inflated to key
+ * blocks), vsScaled (budgets x S/131072), ashape,
  * topk, flex, xattn8, xattn16, plus dense.
  *
  * <p>The setup of {@code prefill} also measures quality (not timed): density, recall (mean and
@@ -78,7 +79,7 @@ public class SparsePrefillBench {
   @Param({"8192", "16384", "32768"})
   public int seq;
 
-  @Param({"dense", "vs", "vsScaled", "ashape", "topk", "flex", "xattn8", "xattn16"})
+  @Param({"dense", "vs", "vsBlocks", "vsScaled", "ashape", "topk", "flex", "xattn8", "xattn16"})
   public String method;
 
   private final Exec nativeExec = Exec.backend(Backend.NATIVE);

@@ -74,7 +74,8 @@ import java.util.Map;
  * <p>Methods: {@code vs} MInference vertical-slash defaults (tuned for 128K+; columns as a token
  * list), {@code vsBlocks} the same with each column inflated to its 64-key block (any vs method +
  * {@code Blocks}, e.g. {@code vsScaledBlocks}, inflates its columns), {@code vsScaled} the same
- * with budgets times S/131072 (the reference's minference_ratio),
+ * with budgets times S/131072 (the reference's minference_ratio), {@code vsFewSlashes} 1000 columns
+ * with the 100 forced diagonals only (not in the default list),
  * {@code ashape} (sinks 128, local 3968, clamped to S), {@code topk} block top-k 100,
  * {@code flex} FlexPrefill (gamma 0.9, tau 0.1), {@code xattn8} / {@code xattn16} XAttention
  * stride 8 / 16 (threshold 0.9).
@@ -96,6 +97,8 @@ public final class PrefillQuality {
       case "vs" -> VerticalSlashOptions.defaults();
       case "vsScaled" -> VerticalSlashOptions.defaults().scaled(seq / 131072.0);
       case "vsBlocks" -> VerticalSlashOptions.defaults().withColumnMode(VerticalSlashOptions.ColumnMode.BLOCKS);
+      // 1000 columns but only the 100 forced diagonals: where the column list decides the density
+      case "vsFewSlashes" -> VerticalSlashOptions.defaults().withBudgets(1000, 100);
       case "ashape" -> {
         AShapeOptions d = AShapeOptions.defaults();
         yield new AShapeOptions(Math.min(d.sinks(), seq), Math.min(d.local(), seq), d.block());

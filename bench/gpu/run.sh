@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs on the GPU machine (no Java, no network needed): the whole JUnit suite with the GPU tests,
 # compute-sanitizer memcheck on the GPU tests (gather, cut cross-entropy, attention) and on a small
-# CCE run of the GPU harness, racecheck on the attention GPU tests, info, demo, the GPU harness,
-# the dynamic sparse prefill quality table on CUDA and the PyTorch baselines.
+# CCE run of the GPU harness, racecheck on the attention GPU tests (token columns included), info,
+# demo, the GPU harness, the dynamic sparse prefill quality table on CUDA and the PyTorch baselines.
 # Usage: run.sh OUT_DIR   (every result lands there; the exit status is the test suite's)
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -41,7 +41,7 @@ if command -v compute-sanitizer >/dev/null 2>&1; then
   echo "== compute-sanitizer racecheck on the attention GPU tests (shared-memory double buffers)"
   compute-sanitizer --tool racecheck --target-processes all --error-exitcode 99 \
     "${java[@]}" -jar "$console" execute --class-path "$cp_test" --scan-class-path "$here/lib/llm-kernels-tests.jar" \
-    --include-tag gpu --include-classname '.*(SparseAttention|MergeStates).*' --details=summary --disable-banner \
+    --include-tag gpu --include-classname '.*(SparseAttention|MergeStates|TokenColumns).*' --details=summary --disable-banner \
     > "$out/racecheck.txt" 2>&1
   echo "compute-sanitizer racecheck exit $?" | tee -a "$out/racecheck.txt"
   grep -E 'ERROR SUMMARY|RACECHECK SUMMARY|tests (successful|failed)' "$out/racecheck.txt" || true

@@ -10,8 +10,8 @@ package io.github.llmkernels.attention;
  * @param slashes kept slash diagonals (vertical-slash: |D| offsets) or slash blocks (FlexPrefill: nS); 0 otherwise
  * @param blocks tiles of this head in the layout (estimators select causally reachable tiles only,
  *     so every selected tile is listed; A-shape: the tiles of its compiled mask)
- * @param columns token-level column count |C| of vertical-slash (what a token column list would
- *     compute; this version inflates columns to whole key blocks), 0 for the other methods
+ * @param columns vertical-slash's column count |C| (in the layout's token list with
+ *     ColumnMode.TOKENS, inflated to key blocks with BLOCKS), 0 for the other methods
  * @param divergence FlexPrefill's sqrt(Jensen-Shannon divergence), NaN for the other methods and
  *     for FlexPrefill's dense fallback
  */

@@ -29,7 +29,9 @@ import java.util.List;
  * F32, F16 and BF16, one device; Hkv divides Hq (query head h reads KV head
  * {@code h / (Hq / Hkv)}); 1 <= Sq <= Sk, bottom-right aligned as {@link MaskSpec#causal()}
  * (the queries are the last Sq positions). Varlen is not supported. The layout has base mask
- * causal: selected tiles crossing the diagonal are PARTIAL, those below it FULL.
+ * causal: selected tiles crossing the diagonal are PARTIAL, those below it FULL; vertical-slash
+ * in its default TOKENS mode adds its columns as the layout's token list
+ * ({@link BlockLayout#columns}), which the attention computes outside the listed tiles.
  *
  * <p>Backends: JAVA ({@link SparsePrefillRef}), NATIVE and CUDA (llmk_prefill_score then
  * llmk_prefill_select, then the layout from the selection). Given the same F32 scores every

@@ -213,28 +213,32 @@ void visit_gathered(const ForwardPlan& p, TileBuffers& t, const MaskRow& mr, int
 }
 
 /* The row's token columns whose key block neither list holds (part / full: ascending), in
- * chunks of kColChunk gathered keys: first the columns every row of the task sees in full (no
- * element mask), then the partly visible ones. Columns the mask hides from all rows are dropped. */
+ * chunks of kColChunk gathered keys, one walk over the list: columns every row of the task sees
+ * in full (no element mask) and partly visible ones fill separate chunks. Columns the mask hides
+ * from all rows are dropped. */
 void visit_columns(const ForwardPlan& p, TileBuffers& t, const MaskRow& mr, int64_t q0, int64_t rows,
                    const int32_t* cols, const int32_t* part, int64_t npart, const int32_t* full, int64_t nfull,
                    const char* k_head, const char* v_head) {
   const llmk_attn_args& a = p.a;
-  int64_t idx[kColChunk];
-  for (const int want : {LLMK_TILE_FULL, LLMK_TILE_PARTIAL}) {
-    int64_t n = 0, pi = 0, fi = 0;
-    for (int64_t c = 0; c < p.col_cap && cols[c] >= 0; ++c) {
-      const int64_t j = cols[c], kb = j / a.block_k;
-      while (pi < npart && part[pi] < kb) ++pi;  // columns ascend: the list cursors only advance
-      while (fi < nfull && full[fi] < kb) ++fi;
-      if ((pi < npart && part[pi] == kb) || (fi < nfull && full[fi] == kb)) continue;
-      if (mask_tile_class(p.nodes, a.node_count, mr, q0, q0 + rows, j, j + 1) != want) continue;
-      idx[n++] = j;
-      if (n == kColChunk) {
-        visit_gathered(p, t, mr, q0, rows, idx, n, want == LLMK_TILE_PARTIAL, k_head, v_head);
-        n = 0;
-      }
+  int64_t idx[2][kColChunk];  // [0]: columns every row sees (no element mask), [1]: partly visible
+  int64_t n[2] = {0, 0};
+  int64_t pi = 0, fi = 0;
+  for (int64_t c = 0; c < p.col_cap && cols[c] >= 0; ++c) {
+    const int64_t j = cols[c], kb = j / a.block_k;
+    while (pi < npart && part[pi] < kb) ++pi;  // columns ascend: the list cursors only advance
+    while (fi < nfull && full[fi] < kb) ++fi;
+    if ((pi < npart && part[pi] == kb) || (fi < nfull && full[fi] == kb)) continue;
+    const int cls = mask_tile_class(p.nodes, a.node_count, mr, q0, q0 + rows, j, j + 1);
+    if (cls == LLMK_TILE_EMPTY) continue;
+    const int g = cls == LLMK_TILE_PARTIAL ? 1 : 0;
+    idx[g][n[g]++] = j;
+    if (n[g] == kColChunk) {
+      visit_gathered(p, t, mr, q0, rows, idx[g], n[g], g == 1, k_head, v_head);
+      n[g] = 0;
     }
-    if (n > 0) visit_gathered(p, t, mr, q0, rows, idx, n, want == LLMK_TILE_PARTIAL, k_head, v_head);
+  }
+  for (int g = 0; g < 2; ++g) {
+    if (n[g] > 0) visit_gathered(p, t, mr, q0, rows, idx[g], n[g], g == 1, k_head, v_head);
   }
 }
 

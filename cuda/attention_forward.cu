@@ -57,6 +57,7 @@
 #include "attention_common.cuh"
 #include "cce_common.cuh"
 #include "cuda_check.cuh"
+#include "launch.cuh"
 
 namespace llmk {
 namespace attn {
@@ -68,7 +69,7 @@ using cce::cp_async_wait;
 using cce::from_f32;
 using cce::ldmatrix_x4;
 using cce::ldmatrix_x4_trans;
-using cce::mma16816;
+using cce::mma_m16n8k16;
 using cce::to_f32;
 
 constexpr int kThreads = 128;
@@ -324,7 +325,7 @@ __global__ void __launch_bounds__(kThreads, MmaCfg<T, D>::kMinBlocks) attn_fwd_m
   constexpr int kTile = Cfg::kTileElems;
   constexpr int kKSteps = D / 16;  // k-steps of Q K^T
   constexpr int kDTiles = D / 8;   // n-tiles of the output
-  extern __shared__ __align__(16) unsigned char smem_raw[];
+  unsigned char* smem_raw = llmk::dynamic_smem<unsigned char>();
   T* smem = reinterpret_cast<T*>(smem_raw);
   llmk_mask_node* s_nodes = reinterpret_cast<llmk_mask_node*>(smem_raw + 4 * Cfg::kTileBytes);
   int32_t* s_keys = reinterpret_cast<int32_t*>(smem_raw + Cfg::kKeysOffset);  // [stage][slot]
@@ -425,8 +426,8 @@ __global__ void __launch_bounds__(kThreads, MmaCfg<T, D>::kMinBlocks) attn_fwd_m
       for (int pp = 0; pp < 4; ++pp) {
         uint32_t t4[4];
         ldmatrix_x4(t4, sK + (pp * 16 + (ln >> 4) * 8 + (ln & 7)) * kLd + ks * 16 + ((ln >> 3) & 1) * 8);
-        mma16816<T>(s[2 * pp][0], s[2 * pp][1], s[2 * pp][2], s[2 * pp][3], qf[ks], t4[0], t4[1]);
-        mma16816<T>(s[2 * pp + 1][0], s[2 * pp + 1][1], s[2 * pp + 1][2], s[2 * pp + 1][3], qf[ks], t4[2], t4[3]);
+        mma_m16n8k16<T>(s[2 * pp][0], s[2 * pp][1], s[2 * pp][2], s[2 * pp][3], qf[ks], t4[0], t4[1]);
+        mma_m16n8k16<T>(s[2 * pp + 1][0], s[2 * pp + 1][1], s[2 * pp + 1][2], s[2 * pp + 1][3], qf[ks], t4[2], t4[3]);
       }
     }
     // Scores; entry (j, e) is row warp * 16 + g + (e >> 1) * 8, key j * 8 + 2 * qd + (e & 1).
@@ -505,8 +506,8 @@ __global__ void __launch_bounds__(kThreads, MmaCfg<T, D>::kMinBlocks) attn_fwd_m
       for (int dp = 0; dp < D / 16; ++dp) {
         uint32_t t4[4];
         ldmatrix_x4_trans(t4, sV + (kk * 16 + ((ln >> 3) & 1) * 8 + (ln & 7)) * kLd + dp * 16 + (ln >> 4) * 8);
-        mma16816<T>(o[2 * dp][0], o[2 * dp][1], o[2 * dp][2], o[2 * dp][3], a, t4[0], t4[1]);
-        mma16816<T>(o[2 * dp + 1][0], o[2 * dp + 1][1], o[2 * dp + 1][2], o[2 * dp + 1][3], a, t4[2], t4[3]);
+        mma_m16n8k16<T>(o[2 * dp][0], o[2 * dp][1], o[2 * dp][2], o[2 * dp][3], a, t4[0], t4[1]);
+        mma_m16n8k16<T>(o[2 * dp + 1][0], o[2 * dp + 1][1], o[2 * dp + 1][2], o[2 * dp + 1][3], a, t4[2], t4[3]);
       }
     }
     __syncthreads();  // every warp is done with this stage before the next iteration refills it
@@ -652,7 +653,7 @@ __device__ __noinline__ SimtStep simt_advance(const FwdParams& p, const RowView&
 /* kJ = output columns per thread (ceil(d / 8) <= kJ). */
 template <typename T, int kJ>
 __global__ void __launch_bounds__(kThreads, 1) attn_fwd_simt(const __grid_constant__ FwdParams p) {
-  extern __shared__ __align__(16) unsigned char smem_raw[];
+  unsigned char* smem_raw = llmk::dynamic_smem<unsigned char>();
   const int ld = p.ld;
   const int64_t D = p.d;
   float* sQ = reinterpret_cast<float*>(smem_raw);
@@ -756,7 +757,7 @@ template <typename K>
 cudaError_t launch(K kernel, size_t smem, int64_t ctas, const FwdParams& p, cudaStream_t st) {
   cudaError_t err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem));
   if (err != cudaSuccess) return err;
-  kernel<<<static_cast<unsigned>(ctas), kThreads, smem, st>>>(p);
+  llmk::launch(kernel, static_cast<unsigned>(ctas), kThreads, smem, st, p);
   return cudaGetLastError();
 }
 

@@ -16,6 +16,7 @@
 #include "attention_args.h"
 #include "attention_common.cuh"
 #include "cuda_check.cuh"
+#include "launch.cuh"
 
 namespace llmk {
 namespace attn {
@@ -240,10 +241,10 @@ extern "C" int32_t llmk_layout_count_cuda(const llmk_layout_args* args) noexcept
     const LayoutParams p = make_params(*args);
     LLMK_TRY_STATUS(check_alignment(p));
     if (p.rows > 0) {
-      classify_rows<false><<<grid_for_rows(p.rows), kLayoutThreads, 0, st>>>(p);
+      llmk::launch(classify_rows<false>, grid_for_rows(p.rows), kLayoutThreads, 0, st, p);
       LLMK_CUDA_CHECK_LAUNCH("classify_rows<count>");
     }
-    scan_counts<<<2, kScanThreads, 0, st>>>(p.partial_ptr, p.full_ptr, p.rows);
+    llmk::launch(scan_counts, 2, kScanThreads, 0, st, p.partial_ptr, p.full_ptr, p.rows);
     LLMK_CUDA_CHECK_LAUNCH("scan_counts");
     return LLMK_OK;
   });
@@ -262,7 +263,7 @@ extern "C" int32_t llmk_layout_fill_cuda(const llmk_layout_args* args) noexcept 
     LLMK_TRY_STATUS(check_alignment(p));
     if (p.rows == 0) return LLMK_OK;
     if (p.partial_idx == nullptr || p.full_idx == nullptr) LLMK_TRY_STATUS(check_null_idx(p, st));
-    classify_rows<true><<<grid_for_rows(p.rows), kLayoutThreads, 0, st>>>(p);
+    llmk::launch(classify_rows<true>, grid_for_rows(p.rows), kLayoutThreads, 0, st, p);
     LLMK_CUDA_CHECK_LAUNCH("classify_rows<fill>");
     return LLMK_OK;
   });

@@ -15,6 +15,7 @@
 #include "attention_common.cuh"
 #include "cce_common.cuh"
 #include "cuda_check.cuh"
+#include "launch.cuh"
 
 namespace llmk {
 namespace attn {
@@ -56,7 +57,7 @@ cudaError_t launch_merge(const void* out_a, const float* lse_a, const void* out_
                          float* lse, int64_t rows, int64_t d, cudaStream_t st) {
   const int64_t blocks = (rows + kMergeWarps - 1) / kMergeWarps;
   const unsigned grid = static_cast<unsigned>(blocks < 65536 ? blocks : 65536);  // the warp loop does the rest
-  merge_states<T><<<grid, kMergeThreads, 0, st>>>(static_cast<const T*>(out_a), lse_a, static_cast<const T*>(out_b),
+  llmk::launch(merge_states<T>, grid, kMergeThreads, 0, st, static_cast<const T*>(out_a), lse_a, static_cast<const T*>(out_b),
                                                    lse_b, static_cast<T*>(out), lse, rows, d);
   return cudaGetLastError();
 }

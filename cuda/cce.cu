@@ -24,6 +24,7 @@
 #include "cce_args.h"
 #include "cce_common.cuh"
 #include "cuda_check.cuh"
+#include "launch.cuh"
 
 namespace llmk {
 namespace cce {
@@ -346,7 +347,7 @@ int32_t validate_on_device(const llmk_cce_args& a, unsigned long long* verdict, 
   LLMK_CUDA_TRY(cudaMemsetAsync(verdict, 0xff, sizeof(unsigned long long), st));
   LLMK_CUDA_TRY(cudaMemsetAsync(verdict + 1, 0, 3 * sizeof(unsigned long long), st));
   const int64_t rows = a.n > a.shift ? a.n - a.shift : 0;
-  validate_targets<<<grid_for(rows, kSmallThreads), kSmallThreads, 0, st>>>(
+  llmk::launch(validate_targets, grid_for(rows, kSmallThreads), kSmallThreads, 0, st, 
       reinterpret_cast<const void*>(a.targets), a.target_dtype == LLMK_I64, a.n, a.shift, a.ignore_index,
       a.vocab_total, verdict);
   LLMK_CUDA_CHECK_LAUNCH("validate_targets");
@@ -380,9 +381,9 @@ int32_t column_sum(const Plan& plan, void* ws, const X* x, const float* w, int64
   const int64_t splits = colsum_splits(rows);
   float* part = at<float>(ws, plan.colsum_part);
   const dim3 grid(static_cast<unsigned>(ceil_div(cols, kSmallThreads)), static_cast<unsigned>(splits));
-  column_sum_partial<X><<<grid, kSmallThreads, 0, st>>>(x, w, rows, cols, ceil_div(rows, splits), part);
+  llmk::launch(column_sum_partial<X>, grid, kSmallThreads, 0, st, x, w, rows, cols, ceil_div(rows, splits), part);
   LLMK_CUDA_CHECK_LAUNCH("column_sum_partial");
-  column_sum_final<<<static_cast<unsigned>(ceil_div(cols, kSmallThreads)), kSmallThreads, 0, st>>>(
+  llmk::launch(column_sum_final, static_cast<unsigned>(ceil_div(cols, kSmallThreads)), kSmallThreads, 0, st, 
       part, static_cast<int>(splits), cols, out);
   LLMK_CUDA_CHECK_LAUNCH("column_sum_final");
   return LLMK_OK;
@@ -413,13 +414,13 @@ int32_t forward_typed(const llmk_cce_args& a, const Plan& plan, void* ws, cudaSt
     p.partial = at<float4>(ws, plan.partial);
     LLMK_CUDA_TRY(launch_forward_tiles(a.dtype, p, st));
     float* loss_rows = loss == nullptr ? nullptr : (reduced ? at<float>(ws, plan.row_loss) : loss);
-    finalize_forward<<<grid_for(a.n, kSmallThreads), kSmallThreads, 0, st>>>(
+    llmk::launch(finalize_forward, grid_for(a.n, kSmallThreads), kSmallThreads, 0, st, 
         p.partial, plan.splits, p.tv, cce_row_params(a), reinterpret_cast<float*>(a.lse),
         reinterpret_cast<float*>(a.target_logit), reinterpret_cast<float*>(a.sum_logits), loss_rows);
     LLMK_CUDA_CHECK_LAUNCH("finalize_forward");
   }
   if (loss != nullptr && reduced) {
-    reduce_loss<<<1, kSmallThreads, 0, st>>>(at<float>(ws, plan.row_loss), a.n, a.reduction == LLMK_REDUCTION_MEAN,
+    llmk::launch(reduce_loss, 1, kSmallThreads, 0, st, at<float>(ws, plan.row_loss), a.n, a.reduction == LLMK_REDUCTION_MEAN,
                                              valid_rows, loss);
     LLMK_CUDA_CHECK_LAUNCH("reduce_loss");
   }
@@ -436,7 +437,7 @@ int32_t sort_vocabulary(const llmk_cce_args& a, const Plan& plan, void* ws, cuda
                                 mean_e, st));
   float* keys = at<float>(ws, plan.keys_in);
   int32_t* ids = at<int32_t>(ws, plan.vals_in);
-  mean_logits<T><<<grid_for(a.v * 32, kSmallThreads), kSmallThreads, 0, st>>>(
+  llmk::launch(mean_logits<T>, grid_for(a.v * 32, kSmallThreads), kSmallThreads, 0, st, 
       reinterpret_cast<const T*>(a.c), reinterpret_cast<const T*>(a.bias), mean_e, a.v, a.d, keys, ids);
   LLMK_CUDA_CHECK_LAUNCH("mean_logits");
   size_t temp = plan.cub_temp;
@@ -450,7 +451,7 @@ int32_t sort_vocabulary(const llmk_cce_args& a, const Plan& plan, void* ws, cuda
 template <typename Acc, typename T>
 int32_t finalize(const Acc* acc, T* dst, int64_t rows, int64_t cols, const float* coef, const float* vec,
                  cudaStream_t st) {
-  finalize_grad<Acc, T><<<grid_for(rows * cols, kSmallThreads), kSmallThreads, 0, st>>>(acc, dst, rows, cols, coef,
+  llmk::launch(finalize_grad<Acc, T>, grid_for(rows * cols, kSmallThreads), kSmallThreads, 0, st, acc, dst, rows, cols, coef,
                                                                                        vec);
   LLMK_CUDA_CHECK_LAUNCH("finalize_grad");
   return LLMK_OK;
@@ -478,7 +479,7 @@ int32_t backward_typed(llmk_cce_args& a, const Plan& plan, void* ws, cudaStream_
   RowPrep prep{reinterpret_cast<const float*>(a.lse), reinterpret_cast<const float*>(a.grad_loss),
                reinterpret_cast<const float*>(a.grad_lse), a.reduction, valid_rows, cce_row_params(a),
                static_cast<float>(a.filter_eps), plan.analytic_u};
-  prepare_rows<<<grid_for(a.n, kSmallThreads), kSmallThreads, 0, st>>>(target_view(a), prep, rows, u_rows,
+  llmk::launch(prepare_rows, grid_for(a.n, kSmallThreads), kSmallThreads, 0, st, target_view(a), prep, rows, u_rows,
                                                                         at<float>(ws, plan.mean_w));
   LLMK_CUDA_CHECK_LAUNCH("prepare_rows");
   if (plan.sort) LLMK_TRY_STATUS(sort_vocabulary<T>(a, plan, ws, st));

@@ -13,6 +13,7 @@
  * The vocabulary is visited through perm (sorted by mean logit when requested), so a vocab block
  * is a set of columns perm[vb * BN .. vb * BN + BN), not a contiguous range. */
 #include "cce_common.cuh"
+#include "launch.cuh"
 
 namespace llmk {
 namespace cce {
@@ -188,7 +189,7 @@ struct TileWorker {
 
 template <typename T, typename Acc>
 __global__ void __launch_bounds__(kThreads, 1) backward_tiles_kernel(BwdTileParams p) {
-  extern __shared__ __align__(16) unsigned char smem[];
+  unsigned char* smem = llmk::dynamic_smem<unsigned char>();
   TileWorker<T, Acc> w{p, Operands<T>{static_cast<const T*>(p.e), static_cast<const T*>(p.c), p.n, p.d, p.vec16},
                        smem};
   // One call site of process() (inlined once) for every mode keeps register pressure down.
@@ -227,7 +228,7 @@ cudaError_t launch_typed(const BwdTileParams& p, cudaStream_t st) {
     case BwdMode::kColOwner: blocks = p.vocab_blocks; break;
   }
   if (blocks > 0x7fffffff) return cudaErrorInvalidConfiguration;
-  backward_tiles_kernel<T, Acc><<<static_cast<unsigned>(blocks), kThreads, smem, st>>>(p);
+  llmk::launch(backward_tiles_kernel<T, Acc>, static_cast<unsigned>(blocks), kThreads, smem, st, p);
   return cudaGetLastError();
 }
 

@@ -25,6 +25,7 @@
 
 #include "llmk/cce_math.h"
 #include "llmk/llmk.h"
+#include "ptx.cuh"
 
 namespace llmk {
 namespace cce {
@@ -125,59 +126,13 @@ __device__ __forceinline__ void accumulate2(__nv_bfloat16* p, float v0, float v1
   accumulate2_half(p, v0, v1, has1, atomic, pair_ok);
 }
 
-/* ---------------------------------------------------------------------------------------------
- * PTX wrappers (sm_80+)
- * ------------------------------------------------------------------------------------------- */
-
-__device__ __forceinline__ uint32_t smem_addr(const void* p) {
-  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
-}
-
-/* 16-byte async copy global -> shared; copies 0 bytes and zero-fills when !valid. */
-__device__ __forceinline__ void cp_async16(void* dst, const void* src, bool valid) {
-  const int src_bytes = valid ? 16 : 0;
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_addr(dst)), "l"(src), "r"(src_bytes)
-               : "memory");
-}
-__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
-template <int kPending>
-__device__ __forceinline__ void cp_async_wait() {
-  asm volatile("cp.async.wait_group %0;\n" ::"n"(kPending) : "memory");
-}
-
-__device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], const void* p) {
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(smem_addr(p)));
-}
-__device__ __forceinline__ void ldmatrix_x4_trans(uint32_t (&r)[4], const void* p) {
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(smem_addr(p)));
-}
-
-/* d += a * b for one m16n8k16 tile, fp32 accumulators. */
-template <typename T>
-__device__ __forceinline__ void mma16816(float& d0, float& d1, float& d2, float& d3, const uint32_t (&a)[4],
-                                         uint32_t b0, uint32_t b1);
-template <>
-__device__ __forceinline__ void mma16816<__nv_bfloat16>(float& d0, float& d1, float& d2, float& d3,
-                                                        const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
-  asm volatile(
-      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
-      "{%0, %1, %2, %3};\n"
-      : "+f"(d0), "+f"(d1), "+f"(d2), "+f"(d3)
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
-template <>
-__device__ __forceinline__ void mma16816<__half>(float& d0, float& d1, float& d2, float& d3, const uint32_t (&a)[4],
-                                                 uint32_t b0, uint32_t b1) {
-  asm volatile(
-      "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
-      "{%0, %1, %2, %3};\n"
-      : "+f"(d0), "+f"(d1), "+f"(d2), "+f"(d3)
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
+/* PTX wrappers: cuda/ptx.cuh (the one copy). */
+using llmk::ptx::cp_async16;
+using llmk::ptx::cp_async_commit;
+using llmk::ptx::cp_async_wait;
+using llmk::ptx::ldmatrix_x4;
+using llmk::ptx::ldmatrix_x4_trans;
+using llmk::ptx::mma_m16n8k16;
 
 /* ---------------------------------------------------------------------------------------------
  * Operand view shared by both tiles: which rows of E and C a tile covers.
@@ -304,7 +259,7 @@ struct MmaTile {
         for (int mi = 0; mi < 4; ++mi)
 #pragma unroll
           for (int ni = 0; ni < 4; ++ni)
-            mma16816<T>(acc[2 * mi][2 * ni], acc[2 * mi][2 * ni + 1], acc[2 * mi + 1][2 * ni],
+            mma_m16n8k16<T>(acc[2 * mi][2 * ni], acc[2 * mi][2 * ni + 1], acc[2 * mi + 1][2 * ni],
                         acc[2 * mi + 1][2 * ni + 1], a[mi], b[ni][0], b[ni][1]);
       }
     }
@@ -348,7 +303,7 @@ struct MmaTile {
             ldmatrix_x4(a, sG + (wm * 64 + mi * 16 + (ln & 15)) * kLdG + ks * 16 + (ln >> 4) * 8);
 #pragma unroll
             for (int ni = 0; ni < 2; ++ni)
-              mma16816<T>(acc[mi][ni][0], acc[mi][ni][1], acc[mi][ni][2], acc[mi][ni][3], a, b[ni][0], b[ni][1]);
+              mma_m16n8k16<T>(acc[mi][ni][0], acc[mi][ni][1], acc[mi][ni][2], acc[mi][ni][3], a, b[ni][0], b[ni][1]);
           }
         }
 #pragma unroll
@@ -380,7 +335,7 @@ struct MmaTile {
                                      ((ln >> 3) & 1) * 8);
 #pragma unroll
             for (int ni = 0; ni < 2; ++ni)
-              mma16816<T>(acc[mi][ni][0], acc[mi][ni][1], acc[mi][ni][2], acc[mi][ni][3], a, b[ni][0], b[ni][1]);
+              mma_m16n8k16<T>(acc[mi][ni][0], acc[mi][ni][1], acc[mi][ni][2], acc[mi][ni][3], a, b[ni][0], b[ni][1]);
           }
         }
 #pragma unroll

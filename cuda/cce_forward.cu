@@ -8,6 +8,7 @@
  * (split, row). No atomics anywhere: the result is bitwise reproducible and the state is O(n)
  * per split. cce.cu merges the splits in split order. */
 #include "cce_common.cuh"
+#include "launch.cuh"
 
 namespace llmk {
 namespace cce {
@@ -38,7 +39,7 @@ __global__ void __launch_bounds__(kThreads, 1) forward_tiles_kernel(FwdTileParam
   using TL = typename TileFor<T>::type;
   constexpr int kStages = fwd_stages<T>();
   constexpr int kR = TL::kR, kC = TL::kC;
-  extern __shared__ __align__(16) unsigned char smem[];
+  unsigned char* smem = llmk::dynamic_smem<unsigned char>();
   T* stages = reinterpret_cast<T*>(smem);
   float4* red = reinterpret_cast<float4*>(smem);  // reused after the walk: [BM][kColSlots]
   constexpr size_t kMain = fwd_smem_bytes<T, kStages>() - TL::kBN * (sizeof(int) + sizeof(float));
@@ -129,7 +130,7 @@ cudaError_t launch_typed(const FwdTileParams& p, cudaStream_t st) {
                                          static_cast<int>(smem));
   if (err != cudaSuccess) return err;
   const dim3 grid(static_cast<unsigned>(p.row_blocks), static_cast<unsigned>(p.splits));
-  forward_tiles_kernel<T><<<grid, kThreads, smem, st>>>(p);
+  llmk::launch(forward_tiles_kernel<T>, grid, kThreads, smem, st, p);
   return cudaGetLastError();
 }
 

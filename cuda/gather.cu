@@ -12,6 +12,7 @@
 
 #include "cuda_check.cuh"
 #include "gather_args.h"
+#include "launch.cuh"
 #include "llmk/index_math.h"
 
 namespace {
@@ -91,7 +92,7 @@ extern "C" int32_t llmk_kv_gather_rows_cuda(int32_t device, const void* src, con
     // From here on the verdict buffer must be freed on every path.
     auto run = [&]() -> int32_t {
       LLMK_CUDA_TRY(cudaMemsetAsync(verdict, 0xff, verdict_bytes, st));
-      validate_indices<<<grid_for(rows, kThreads), kThreads, 0, st>>>(idx, s, rows, verdict);
+      llmk::launch(validate_indices, grid_for(rows, kThreads), kThreads, 0, st, idx, s, rows, verdict);
       LLMK_CUDA_CHECK_LAUNCH("validate_indices");
       const auto* in = static_cast<const unsigned char*>(src);
       auto* out = static_cast<unsigned char*>(dst);
@@ -99,10 +100,10 @@ extern "C" int32_t llmk_kv_gather_rows_cuda(int32_t device, const void* src, con
         // d = 0: nothing to copy, but the indices were still validated above.
       } else if (row_bytes % 16 == 0 && aligned16(src) && aligned16(dst)) {
         const int lanes = lanes_for(row_bytes / 16);
-        copy_rows<uint4><<<grid_for(rows, kThreads / lanes), kThreads, 0, st>>>(in, idx, out, s, rows, lanes, verdict);
+        llmk::launch(copy_rows<uint4>, grid_for(rows, kThreads / lanes), kThreads, 0, st, in, idx, out, s, rows, lanes, verdict);
       } else {
         const int lanes = lanes_for(row_bytes);
-        copy_rows<unsigned char><<<grid_for(rows, kThreads / lanes), kThreads, 0, st>>>(in, idx, out, s, rows, lanes,
+        llmk::launch(copy_rows<unsigned char>, grid_for(rows, kThreads / lanes), kThreads, 0, st, in, idx, out, s, rows, lanes,
                                                                                       verdict);
       }
       LLMK_CUDA_CHECK_LAUNCH("copy_rows");

@@ -19,6 +19,7 @@
 #include "cuda_check.cuh"
 #include "kv_args.h"
 #include "kv_common.cuh"
+#include "launch.cuh"
 
 namespace {
 
@@ -184,11 +185,11 @@ extern "C" int32_t llmk_kv_gather_varlen_cuda(int32_t device, const void* src, c
     llmk::kv::Scratch verdict_buf(st);
     unsigned long long* verdict = nullptr;
     LLMK_TRY_STATUS(verdict_buf.alloc_verdict(kGatherSlots, &verdict));
-    validate_cu<<<llmk::kv::grid_for(heads, kThreads), kThreads, 0, st>>>(cu, heads, max_keep, verdict);
+    llmk::launch(validate_cu, llmk::kv::grid_for(heads, kThreads), kThreads, 0, st, cu, heads, max_keep, verdict);
     LLMK_CUDA_CHECK_LAUNCH("validate_cu");
     const int64_t items = heads * max_keep;
     const bool null_data = row_bytes > 0 && (src == nullptr || dst == nullptr);
-    validate_varlen_kept<<<llmk::kv::grid_for(items, kThreads), kThreads, 0, st>>>(kept, cu, heads, N, max_keep,
+    llmk::launch(validate_varlen_kept, llmk::kv::grid_for(items, kThreads), kThreads, 0, st, kept, cu, heads, N, max_keep,
                                                                                     null_data, verdict);
     LLMK_CUDA_CHECK_LAUNCH("validate_varlen_kept");
     if (row_bytes > 0 && items > 0 && !null_data) {
@@ -198,12 +199,12 @@ extern "C" int32_t llmk_kv_gather_varlen_cuda(int32_t device, const void* src, c
       const int lanes = lanes_for(row_bytes / wb);
       const int grid = llmk::kv::grid_for(items, kThreads / lanes);
       if (wb == 16) {
-        gather_varlen_rows<uint4><<<grid, kThreads, 0, st>>>(in, kept, cu, out, heads, N, max_keep, row_bytes, lanes, verdict);
+        llmk::launch(gather_varlen_rows<uint4>, grid, kThreads, 0, st, in, kept, cu, out, heads, N, max_keep, row_bytes, lanes, verdict);
       } else if (wb == 4) {
-        gather_varlen_rows<uint32_t><<<grid, kThreads, 0, st>>>(in, kept, cu, out, heads, N, max_keep, row_bytes, lanes,
+        llmk::launch(gather_varlen_rows<uint32_t>, grid, kThreads, 0, st, in, kept, cu, out, heads, N, max_keep, row_bytes, lanes,
                                                                 verdict);
       } else {
-        gather_varlen_rows<unsigned char><<<grid, kThreads, 0, st>>>(in, kept, cu, out, heads, N, max_keep, row_bytes,
+        llmk::launch(gather_varlen_rows<unsigned char>, grid, kThreads, 0, st, in, kept, cu, out, heads, N, max_keep, row_bytes,
                                                                      lanes, verdict);
       }
       LLMK_CUDA_CHECK_LAUNCH("gather_varlen_rows");
@@ -254,11 +255,11 @@ extern "C" int32_t llmk_kv_compact_inplace_cuda(int32_t device, void* cache, con
     unsigned long long* verdict = nullptr;
     LLMK_TRY_STATUS(verdict_buf.alloc_verdict(kCompactSlots, &verdict));
     const int64_t limit = capacity < max_keep ? capacity : max_keep;
-    validate_counts<<<llmk::kv::grid_for(heads, kThreads), kThreads, 0, st>>>(counts, heads, limit, verdict);
+    llmk::launch(validate_counts, llmk::kv::grid_for(heads, kThreads), kThreads, 0, st, counts, heads, limit, verdict);
     LLMK_CUDA_CHECK_LAUNCH("validate_counts");
     const int64_t items = heads * max_keep;
     if (items > 0) {
-      validate_slots<<<llmk::kv::grid_for(items, kThreads), kThreads, 0, st>>>(kept, counts, heads, capacity, max_keep,
+      llmk::launch(validate_slots, llmk::kv::grid_for(items, kThreads), kThreads, 0, st, kept, counts, heads, capacity, max_keep,
                                                                                 verdict);
       LLMK_CUDA_CHECK_LAUNCH("validate_slots");
     }
@@ -268,12 +269,12 @@ extern "C" int32_t llmk_kv_compact_inplace_cuda(int32_t device, void* cache, con
       const int lanes = lanes_for(row_bytes / wb);
       const int grid = llmk::kv::grid_for(items, kThreads / lanes);
       if (wb == 16) {
-        fill_holes<uint4><<<grid, kThreads, 0, st>>>(c, kept, counts, heads, capacity, max_keep, row_bytes, lanes, verdict);
+        llmk::launch(fill_holes<uint4>, grid, kThreads, 0, st, c, kept, counts, heads, capacity, max_keep, row_bytes, lanes, verdict);
       } else if (wb == 4) {
-        fill_holes<uint32_t><<<grid, kThreads, 0, st>>>(c, kept, counts, heads, capacity, max_keep, row_bytes, lanes,
+        llmk::launch(fill_holes<uint32_t>, grid, kThreads, 0, st, c, kept, counts, heads, capacity, max_keep, row_bytes, lanes,
                                                         verdict);
       } else {
-        fill_holes<unsigned char><<<grid, kThreads, 0, st>>>(c, kept, counts, heads, capacity, max_keep, row_bytes,
+        llmk::launch(fill_holes<unsigned char>, grid, kThreads, 0, st, c, kept, counts, heads, capacity, max_keep, row_bytes,
                                                              lanes, verdict);
       }
       LLMK_CUDA_CHECK_LAUNCH("fill_holes");

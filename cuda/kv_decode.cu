@@ -19,6 +19,7 @@
 #include "cuda_check.cuh"
 #include "kv_args.h"
 #include "kv_common.cuh"
+#include "launch.cuh"
 
 namespace {
 
@@ -50,7 +51,7 @@ __global__ void __launch_bounds__(kThreads, 1) decode_partial(const void* __rest
                                                            const unsigned long long* verdict, float* __restrict__ part_o,
                                                            float2* __restrict__ part_ml) {
   if (verdict[kBadCu] != kClean || verdict[kNullKv] != kClean) return;
-  extern __shared__ float smem[];
+  float* smem = llmk::dynamic_smem<float>();
   const int64_t d = s.d, kstride = llmk::kv::odd_stride(d);
   float* qs = smem;                         // [kGroupChunk][d] scaled queries
   float* ks = qs + kGroupChunk * d;         // [tk][kstride]
@@ -198,11 +199,11 @@ int32_t run_decode(const llmk_kv_decode_args& a, cudaStream_t st, const unsigned
   const size_t smem = bytes_for(tk);
   LLMK_TRY_STATUS(llmk::kv::allow_smem(decode_partial<DT>, smem));
   const auto* cu = reinterpret_cast<const int64_t*>(a.cu);
-  decode_partial<DT><<<dim3(static_cast<unsigned>(ctas), static_cast<unsigned>(splits)), kThreads, smem, st>>>(
+  llmk::launch(decode_partial<DT>, dim3(static_cast<unsigned>(ctas), static_cast<unsigned>(splits)), kThreads, smem, st, 
       reinterpret_cast<const void*>(a.q), reinterpret_cast<const void*>(a.k), reinterpret_cast<const void*>(a.v), cu,
       s, group_chunks, tk, verdict, part_o, part_ml);
   LLMK_CUDA_CHECK_LAUNCH("decode_partial");
-  decode_merge<<<static_cast<unsigned>(rows < 65535 ? rows : 65535), kThreads, 0, st>>>(
+  llmk::launch(decode_merge, static_cast<unsigned>(rows < 65535 ? rows : 65535), kThreads, 0, st, 
       part_o, part_ml, rows, splits, s.d, reinterpret_cast<void*>(a.out), static_cast<int>(a.out_dtype),
       reinterpret_cast<float*>(a.lse), verdict);
   LLMK_CUDA_CHECK_LAUNCH("decode_merge");
@@ -224,7 +225,7 @@ extern "C" int32_t llmk_kv_decode_attn_cuda(const llmk_kv_decode_args* args) noe
     llmk::kv::Scratch verdict_buf(st);
     unsigned long long* verdict = nullptr;
     LLMK_TRY_STATUS(verdict_buf.alloc_verdict(kSlots, &verdict));
-    validate_decode_cu<<<llmk::kv::grid_for(heads, 256), 256, 0, st>>>(cu, heads, a.k == 0 || a.v == 0, verdict);
+    llmk::launch(validate_decode_cu, llmk::kv::grid_for(heads, 256), 256, 0, st, cu, heads, a.k == 0 || a.v == 0, verdict);
     LLMK_CUDA_CHECK_LAUNCH("validate_decode_cu");
     int32_t rc;
     if (a.dtype == LLMK_F32) {

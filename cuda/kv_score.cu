@@ -19,6 +19,7 @@
 #include "cuda_check.cuh"
 #include "kv_args.h"
 #include "kv_common.cuh"
+#include "launch.cuh"
 #include "llmk/kv_math.h"
 
 namespace {
@@ -101,7 +102,7 @@ __device__ __forceinline__ void dot_rows(const float* qs, const float* kt, int64
 template <int DT>
 __global__ void row_lse_partial(const void* __restrict__ q, const void* __restrict__ k, ScoreDims s,
                                 int64_t row_chunks, int64_t tiles_per_range, float2* __restrict__ part) {
-  extern __shared__ float smem[];
+  float* smem = llmk::dynamic_smem<float>();
   const int64_t tk = blockDim.x, kstride = llmk::kv::odd_stride(s.d);
   const int nw = blockDim.x / 32, lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   float* ks = smem;                       // [tk][kstride]
@@ -190,7 +191,7 @@ __global__ void merge_lse(const float2* __restrict__ part, int64_t total_rows, i
 template <int DT>
 __global__ void column_sums(const void* __restrict__ q, const void* __restrict__ k, ScoreDims s, int64_t ntiles,
                             const float* __restrict__ lse, float* __restrict__ colsum) {
-  extern __shared__ float smem[];
+  float* smem = llmk::dynamic_smem<float>();
   const int64_t tk = blockDim.x, kstride = llmk::kv::odd_stride(s.d);
   float* ks = smem;                   // [tk][kstride]
   float* qs = ks + tk * kstride;      // [kRowBatch][d]
@@ -317,21 +318,21 @@ int32_t run_attention_scores(const llmk_kv_score_args& a, cudaStream_t st) {
   const size_t b1 = pass1_bytes(tk), b2 = pass2_bytes(tk);
   LLMK_TRY_STATUS(llmk::kv::allow_smem(row_lse_partial<DT>, b1));
   LLMK_TRY_STATUS(llmk::kv::allow_smem(column_sums<DT>, b2));
-  row_lse_partial<DT><<<dim3(static_cast<unsigned>(base_ctas), static_cast<unsigned>(ranges)), tk, b1, st>>>(
+  llmk::launch(row_lse_partial<DT>, dim3(static_cast<unsigned>(base_ctas), static_cast<unsigned>(ranges)), tk, b1, st, 
       q, k, s, row_chunks, tiles_per_range, part);
   LLMK_CUDA_CHECK_LAUNCH("row_lse_partial");
-  merge_lse<<<llmk::kv::grid_for(heads * s.rows, kSimpleThreads), kSimpleThreads, 0, st>>>(part, heads * s.rows, ranges,
+  llmk::launch(merge_lse, llmk::kv::grid_for(heads * s.rows, kSimpleThreads), kSimpleThreads, 0, st, part, heads * s.rows, ranges,
                                                                                             lse);
   LLMK_CUDA_CHECK_LAUNCH("merge_lse");
-  column_sums<DT><<<static_cast<unsigned>(heads * ntiles), tk, b2, st>>>(q, k, s, ntiles, lse, colsum);
+  llmk::launch(column_sums<DT>, static_cast<unsigned>(heads * ntiles), tk, b2, st, q, k, s, ntiles, lse, colsum);
   LLMK_CUDA_CHECK_LAUNCH("column_sums");
   auto* scores = reinterpret_cast<float*>(a.scores);
   const int grid = llmk::kv::grid_for(total, kSimpleThreads);
   if (a.scorer == LLMK_KV_SNAPKV) {
-    finalize_snapkv<<<grid, kSimpleThreads, 0, st>>>(colsum, scores, total, a.n, s.rows, a.pool, a.pool_kernel);
+    llmk::launch(finalize_snapkv, grid, kSimpleThreads, 0, st, colsum, scores, total, a.n, s.rows, a.pool, a.pool_kernel);
     LLMK_CUDA_CHECK_LAUNCH("finalize_snapkv");
   } else {
-    finalize_observed<<<grid, kSimpleThreads, 0, st>>>(colsum, reinterpret_cast<float*>(a.attn_sum),
+    llmk::launch(finalize_observed, grid, kSimpleThreads, 0, st, colsum, reinterpret_cast<float*>(a.attn_sum),
                                                        reinterpret_cast<float*>(a.attn_count), scores, total, a.n,
                                                        a.q_len, s.group);
     LLMK_CUDA_CHECK_LAUNCH("finalize_observed");
@@ -354,7 +355,7 @@ extern "C" int32_t llmk_kv_score_cuda(const llmk_kv_score_args* args) noexcept {
     switch (a.scorer) {
       case LLMK_KV_RECENCY:
       case LLMK_KV_LADDER:
-        position_kernel<<<llmk::kv::grid_for(total, kSimpleThreads), kSimpleThreads, 0, st>>>(
+        llmk::launch(position_kernel, llmk::kv::grid_for(total, kSimpleThreads), kSimpleThreads, 0, st, 
             scores, total, a.n, a.scorer == LLMK_KV_LADDER, a.ladder_layer, a.ladder_rung);
         LLMK_CUDA_CHECK_LAUNCH("position_kernel");
         return LLMK_OK;
@@ -362,11 +363,11 @@ extern "C" int32_t llmk_kv_score_cuda(const llmk_kv_score_args* args) noexcept {
         const void* k = reinterpret_cast<const void*>(a.k);
         const int grid = llmk::kv::grid_for(total, kSimpleThreads / 32);
         if (a.dtype == LLMK_F32) {
-          knorm_kernel<LLMK_F32><<<grid, kSimpleThreads, 0, st>>>(k, scores, total, a.head_dim);
+          llmk::launch(knorm_kernel<LLMK_F32>, grid, kSimpleThreads, 0, st, k, scores, total, a.head_dim);
         } else if (a.dtype == LLMK_F16) {
-          knorm_kernel<LLMK_F16><<<grid, kSimpleThreads, 0, st>>>(k, scores, total, a.head_dim);
+          llmk::launch(knorm_kernel<LLMK_F16>, grid, kSimpleThreads, 0, st, k, scores, total, a.head_dim);
         } else {
-          knorm_kernel<LLMK_BF16><<<grid, kSimpleThreads, 0, st>>>(k, scores, total, a.head_dim);
+          llmk::launch(knorm_kernel<LLMK_BF16>, grid, kSimpleThreads, 0, st, k, scores, total, a.head_dim);
         }
         LLMK_CUDA_CHECK_LAUNCH("knorm_kernel");
         return LLMK_OK;

@@ -20,6 +20,7 @@
 #include "cuda_check.cuh"
 #include "kv_args.h"
 #include "kv_common.cuh"
+#include "launch.cuh"
 #include "llmk/kv_math.h"
 
 namespace {
@@ -166,12 +167,12 @@ extern "C" int32_t llmk_kv_select_cuda(const llmk_kv_select_args* args) noexcept
     unsigned long long* verdict = nullptr;
     LLMK_TRY_STATUS(verdict_buf.alloc_verdict(kSlots, &verdict));
     const int64_t checks = heads * a.n > heads ? heads * a.n : heads;
-    validate_select<<<llmk::kv::grid_for(checks, kCheckThreads), kCheckThreads, 0, st>>>(scores, budgets, heads, a.n, lo,
+    llmk::launch(validate_select, llmk::kv::grid_for(checks, kCheckThreads), kCheckThreads, 0, st, scores, budgets, heads, a.n, lo,
                                                                                           hi, verdict);
     LLMK_CUDA_CHECK_LAUNCH("validate_select");
     if (a.max_keep > 0) {  // max_keep == 0: every budget is 0 and kept is empty
       const int grid = static_cast<int>(heads < 65535 ? heads : 65535);
-      select_topk<<<grid, kThreads, 0, st>>>(scores, budgets, kept, heads, a.n, a.sinks, a.recent, a.max_keep, lo, hi,
+      llmk::launch(select_topk, grid, kThreads, 0, st, scores, budgets, kept, heads, a.n, a.sinks, a.recent, a.max_keep, lo, hi,
                                              verdict);
       LLMK_CUDA_CHECK_LAUNCH("select_topk");
     }

@@ -16,6 +16,7 @@
 #include "attention_common.cuh"
 #include "cuda_check.cuh"
 #include "kv_common.cuh"
+#include "launch.cuh"
 #include "prefill_args.h"
 
 namespace {
@@ -108,7 +109,7 @@ __device__ void stage_rows(const ScoreParams& p, int64_t head, int64_t i0, int64
 /* grid (heads * L): row max / sum of observation row r over its causal keys. */
 template <int DT>
 __global__ void __launch_bounds__(kThreads) lastq_rowstats(const __grid_constant__ ScoreParams p) {
-  extern __shared__ float qs[];  // [d]
+  float* qs = llmk::dynamic_smem<float>();  // [d]
   __shared__ float red[2 * (kThreads / 32)];
   const int64_t head = blockIdx.x / p.last_q, r = blockIdx.x % p.last_q;
   const int64_t i = p.sq - p.last_q + r, qa = i + p.sk - p.sq;
@@ -130,7 +131,7 @@ __global__ void __launch_bounds__(kThreads) lastq_rowstats(const __grid_constant
  * the sum over observation rows, in row order, of P[r, j] or P[r, qa_r - s]. */
 template <int DT, bool kSlash>
 __global__ void __launch_bounds__(kThreads) lastq_sums(const __grid_constant__ ScoreParams p, float mean) {
-  extern __shared__ float qs[];  // [rows_per_step][d]
+  float* qs = llmk::dynamic_smem<float>();  // [rows_per_step][d]
   const int64_t head = blockIdx.x;
   const int64_t x = static_cast<int64_t>(blockIdx.y) * blockDim.x + threadIdx.x;  // j or s
   const int64_t L = p.last_q, qa0 = p.sk - L;
@@ -241,7 +242,7 @@ __device__ __forceinline__ float reshaped_dot(const ScoreParams& p, const float*
 /* grid (heads, nqb). Shared: qs [S * d], row max / sum [m], column sums [kThreads]. */
 template <int DT>
 __global__ void __launch_bounds__(kThreads, 1) xattn_blocks(const __grid_constant__ ScoreParams p) {
-  extern __shared__ float smem[];
+  float* smem = llmk::dynamic_smem<float>();
   __shared__ float red[2 * (kThreads / 32)];
   const int64_t S = p.stride, mrows = p.g.bq / S;
   float* qs = smem;
@@ -303,36 +304,36 @@ int32_t run(const llmk_prefill_args& a, ScoreParams p, cudaStream_t st) {
     const int64_t mrows = g.bq / p.stride;
     const size_t smem = static_cast<size_t>(p.stride * p.d + 2 * mrows + kThreads) * sizeof(float);
     LLMK_TRY_STATUS(llmk::kv::allow_smem(xattn_blocks<DT>, smem));
-    xattn_blocks<DT><<<dim3(static_cast<unsigned>(heads), static_cast<unsigned>(g.nqb)), kThreads, smem, st>>>(p);
+    llmk::launch(xattn_blocks<DT>, dim3(static_cast<unsigned>(heads), static_cast<unsigned>(g.nqb)), kThreads, smem, st, p);
     LLMK_CUDA_CHECK_LAUNCH("xattn_blocks");
     return LLMK_OK;
   }
   if (a.method != LLMK_PREFILL_BLOCK_TOPK) {
     const size_t row_smem = static_cast<size_t>(p.d) * sizeof(float);
-    lastq_rowstats<DT><<<static_cast<unsigned>(heads * p.last_q), kThreads, row_smem, st>>>(p);
+    llmk::launch(lastq_rowstats<DT>, static_cast<unsigned>(heads * p.last_q), kThreads, row_smem, st, p);
     LLMK_CUDA_CHECK_LAUNCH("lastq_rowstats");
     const int64_t step = kMaxStageFloats / p.d < kRows ? kMaxStageFloats / p.d : kRows;
     const size_t smem = static_cast<size_t>(step * p.d) * sizeof(float);
     const dim3 grid(static_cast<unsigned>(heads), static_cast<unsigned>((g.sk + kThreads - 1) / kThreads));
     const float mean = a.method == LLMK_PREFILL_FLEX ? 1.0f / static_cast<float>(p.last_q) : 1.0f;
-    lastq_sums<DT, false><<<grid, kThreads, smem, st>>>(p, mean);
+    llmk::launch(lastq_sums<DT, false>, grid, kThreads, smem, st, p, mean);
     LLMK_CUDA_CHECK_LAUNCH("lastq_sums<vertical>");
-    lastq_sums<DT, true><<<grid, kThreads, smem, st>>>(p, mean);
+    llmk::launch(lastq_sums<DT, true>, grid, kThreads, smem, st, p, mean);
     LLMK_CUDA_CHECK_LAUNCH("lastq_sums<slash>");
     if (a.method == LLMK_PREFILL_VERTICAL_SLASH) return LLMK_OK;
   }
   const unsigned h = static_cast<unsigned>(heads);
-  block_means<DT><<<dim3(h, static_cast<unsigned>(g.nqb)), kThreads, 0, st>>>(p, false, g.sq, g.bq, 0, p.scale, p.qbar, g.nqb);
+  llmk::launch(block_means<DT>, dim3(h, static_cast<unsigned>(g.nqb)), kThreads, 0, st, p, false, g.sq, g.bq, 0, p.scale, p.qbar, g.nqb);
   LLMK_CUDA_CHECK_LAUNCH("block_means<q>");
-  block_means<DT><<<dim3(h, static_cast<unsigned>(g.nkb)), kThreads, 0, st>>>(p, true, g.sk, g.bk, 0, 1.0f, p.kbar, g.nkb);
+  llmk::launch(block_means<DT>, dim3(h, static_cast<unsigned>(g.nkb)), kThreads, 0, st, p, true, g.sk, g.bk, 0, 1.0f, p.kbar, g.nkb);
   LLMK_CUDA_CHECK_LAUNCH("block_means<k>");
   const bool flex = a.method == LLMK_PREFILL_FLEX;
-  pooled_rows<<<dim3(h, static_cast<unsigned>(g.nqb)), kThreads, 0, st>>>(p, flex);
+  llmk::launch(pooled_rows, dim3(h, static_cast<unsigned>(g.nqb)), kThreads, 0, st, p, flex);
   LLMK_CUDA_CHECK_LAUNCH("pooled_rows");
   if (flex) {
-    block_means<DT><<<dim3(h, 1), kThreads, 0, st>>>(p, false, g.sq, p.last_q, g.sq - p.last_q, p.scale, p.qhat, 1);
+    llmk::launch(block_means<DT>, dim3(h, 1), kThreads, 0, st, p, false, g.sq, p.last_q, g.sq - p.last_q, p.scale, p.qhat, 1);
     LLMK_CUDA_CHECK_LAUNCH("block_means<qhat>");
-    ahat_logits<<<h, kThreads, 0, st>>>(p);
+    llmk::launch(ahat_logits, h, kThreads, 0, st, p);
     LLMK_CUDA_CHECK_LAUNCH("ahat_logits");
   }
   return LLMK_OK;

@@ -10,6 +10,7 @@
 #include "attention_common.cuh"
 #include "cuda_check.cuh"
 #include "kv_common.cuh"
+#include "launch.cuh"
 #include "llmk/prefill_math.h"
 #include "prefill_args.h"
 
@@ -158,13 +159,13 @@ extern "C" int32_t llmk_prefill_select_cuda(const llmk_prefill_args* args) noexc
       p.head0 = h0;
       p.heads = heads - h0 < group ? heads - h0 : group;
       if (per_head) {
-        choose_heads<<<static_cast<unsigned>((p.heads + kHeadThreads - 1) / kHeadThreads), kHeadThreads, 0, st>>>(p);
+        llmk::launch(choose_heads, static_cast<unsigned>((p.heads + kHeadThreads - 1) / kHeadThreads), kHeadThreads, 0, st, p);
         LLMK_CUDA_CHECK_LAUNCH("choose_heads");
       }
       const int64_t rows = p.heads * p.g.nqb;
-      select_rows<<<static_cast<unsigned>((rows + kRowThreads - 1) / kRowThreads), kRowThreads, 0, st>>>(p);
+      llmk::launch(select_rows, static_cast<unsigned>((rows + kRowThreads - 1) / kRowThreads), kRowThreads, 0, st, p);
       LLMK_CUDA_CHECK_LAUNCH("select_rows");
-      count_heads<<<static_cast<unsigned>(p.heads), kCountThreads, 0, st>>>(p);
+      llmk::launch(count_heads, static_cast<unsigned>(p.heads), kCountThreads, 0, st, p);
       LLMK_CUDA_CHECK_LAUNCH("count_heads");
     }
     return scratch.release();

@@ -13,6 +13,7 @@
 
 #include "cuda_check.cuh"
 #include "kv_common.cuh"
+#include "launch.cuh"
 #include "llmk/sp24_math.h"
 #include "sp24_args.h"
 #include "sp24_common.cuh"
@@ -149,10 +150,10 @@ int32_t find_violation(const void* w, int64_t m, int64_t k, int32_t dtype, cudaS
   const int64_t groups = m * (k / 4);
   return with_verdict(st, first, [&](unsigned long long* verdict) -> int32_t {
     if (dtype == LLMK_F32) {
-      find_dense_violation<<<llmk::kv::grid_for(groups, kThreads), kThreads, 0, st>>>(static_cast<const uint32_t*>(w),
+      llmk::launch(find_dense_violation<uint32_t>, llmk::kv::grid_for(groups, kThreads), kThreads, 0, st, static_cast<const uint32_t*>(w),
                                                                                       groups, verdict);
     } else {
-      find_dense_violation<<<llmk::kv::grid_for(groups, kThreads), kThreads, 0, st>>>(static_cast<const uint16_t*>(w),
+      llmk::launch(find_dense_violation<uint16_t>, llmk::kv::grid_for(groups, kThreads), kThreads, 0, st, static_cast<const uint16_t*>(w),
                                                                                       groups, verdict);
     }
     LLMK_CUDA_CHECK_LAUNCH("find_dense_violation");
@@ -173,13 +174,13 @@ extern "C" int32_t llmk_sp24_prune_cuda(int32_t device, const void* w, const flo
     const int64_t groups = m * (k / 4);
     const int grid = llmk::kv::grid_for(groups, kThreads);
     if (dtype == LLMK_F32) {
-      prune_groups<LLMK_F32><<<grid, kThreads, 0, st>>>(static_cast<const uint32_t*>(w), col_scale,
+      llmk::launch(prune_groups<LLMK_F32, uint32_t>, grid, kThreads, 0, st, static_cast<const uint32_t*>(w), col_scale,
                                                        static_cast<uint32_t*>(out), groups, k);
     } else if (dtype == LLMK_BF16) {
-      prune_groups<LLMK_BF16><<<grid, kThreads, 0, st>>>(static_cast<const uint16_t*>(w), col_scale,
+      llmk::launch(prune_groups<LLMK_BF16, uint16_t>, grid, kThreads, 0, st, static_cast<const uint16_t*>(w), col_scale,
                                                         static_cast<uint16_t*>(out), groups, k);
     } else {
-      prune_groups<LLMK_F16><<<grid, kThreads, 0, st>>>(static_cast<const uint16_t*>(w), col_scale,
+      llmk::launch(prune_groups<LLMK_F16, uint16_t>, grid, kThreads, 0, st, static_cast<const uint16_t*>(w), col_scale,
                                                        static_cast<uint16_t*>(out), groups, k);
     }
     LLMK_CUDA_CHECK_LAUNCH("prune_groups");
@@ -222,14 +223,14 @@ extern "C" int32_t llmk_sp24_compress_cuda(int32_t device, const void* w, void* 
       const int ggrid = llmk::kv::grid_for(groups, kThreads), wgrid = llmk::kv::grid_for(words, kThreads);
       if (dtype == LLMK_F32) {
         const auto* in = static_cast<const uint32_t*>(w);
-        find_dense_violation<<<ggrid, kThreads, 0, st>>>(in, groups, verdict);
+        llmk::launch(find_dense_violation<uint32_t>, ggrid, kThreads, 0, st, in, groups, verdict);
         LLMK_CUDA_CHECK_LAUNCH("find_dense_violation");
-        compress_words<<<wgrid, kThreads, 0, st>>>(in, static_cast<uint32_t*>(values), meta, words, verdict);
+        llmk::launch(compress_words<uint32_t>, wgrid, kThreads, 0, st, in, static_cast<uint32_t*>(values), meta, words, verdict);
       } else {
         const auto* in = static_cast<const uint16_t*>(w);
-        find_dense_violation<<<ggrid, kThreads, 0, st>>>(in, groups, verdict);
+        llmk::launch(find_dense_violation<uint16_t>, ggrid, kThreads, 0, st, in, groups, verdict);
         LLMK_CUDA_CHECK_LAUNCH("find_dense_violation");
-        compress_words<<<wgrid, kThreads, 0, st>>>(in, static_cast<uint16_t*>(values), meta, words, verdict);
+        llmk::launch(compress_words<uint16_t>, wgrid, kThreads, 0, st, in, static_cast<uint16_t*>(values), meta, words, verdict);
       }
       LLMK_CUDA_CHECK_LAUNCH("compress_words");
       return LLMK_OK;
@@ -254,13 +255,13 @@ extern "C" int32_t llmk_sp24_decompress_cuda(int32_t device, const void* values,
     unsigned long long first = kClean;
     LLMK_TRY_STATUS(with_verdict(st, &first, [&](unsigned long long* verdict) -> int32_t {
       const int grid = llmk::kv::grid_for(words, kThreads);
-      find_meta_violation<<<grid, kThreads, 0, st>>>(meta, words, verdict);
+      llmk::launch(find_meta_violation, grid, kThreads, 0, st, meta, words, verdict);
       LLMK_CUDA_CHECK_LAUNCH("find_meta_violation");
       if (dtype == LLMK_F32) {
-        decompress_words<<<grid, kThreads, 0, st>>>(static_cast<const uint32_t*>(values), meta,
+        llmk::launch(decompress_words<uint32_t>, grid, kThreads, 0, st, static_cast<const uint32_t*>(values), meta,
                                                     static_cast<uint32_t*>(w), words, verdict);
       } else {
-        decompress_words<<<grid, kThreads, 0, st>>>(static_cast<const uint16_t*>(values), meta,
+        llmk::launch(decompress_words<uint16_t>, grid, kThreads, 0, st, static_cast<const uint16_t*>(values), meta,
                                                     static_cast<uint16_t*>(w), words, verdict);
       }
       LLMK_CUDA_CHECK_LAUNCH("decompress_words");

@@ -29,9 +29,12 @@
  *
  * Index math is 64-bit; grid: N tiles on x, M tiles on y (M <= 65535 * 128). */
 #include <string>
+#include <type_traits>
 
 #include "cuda_check.cuh"
 #include "kv_common.cuh"
+#include "launch.cuh"
+#include "ptx.cuh"
 #include "sp24_args.h"
 #include "sp24_common.cuh"
 
@@ -69,15 +72,9 @@ struct Tile {
   static constexpr size_t kSmemBytes = size_t(kStages) * (kAStage + kBStage + kEStage) * 4;
 };
 
-__device__ __forceinline__ void cp_async16(void* dst, const void* src, bool valid) {
-  const uint32_t d = static_cast<uint32_t>(__cvta_generic_to_shared(dst));
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(d), "l"(src), "r"(valid ? 16 : 0) : "memory");
-}
-__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
-template <int N>
-__device__ __forceinline__ void cp_async_wait() {
-  asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
-}
+using llmk::ptx::cp_async16;
+using llmk::ptx::cp_async_commit;
+using llmk::ptx::cp_async_wait;
 
 /* 8 consecutive 16-bit elements to shared memory (16-byte aligned), zeros when !valid. */
 __device__ __forceinline__ void load_chunk(uint32_t* dst, const uint16_t* src, const uint16_t* safe, bool valid,
@@ -95,39 +92,22 @@ __device__ __forceinline__ void load_chunk(uint32_t* dst, const uint16_t* src, c
 }
 
 template <int DT>
+using MmaElem = std::conditional_t<DT == LLMK_BF16, __nv_bfloat16, __half>;
+
+template <int DT>
 __device__ __forceinline__ void mma_sp(float (&c)[4], const uint32_t (&a)[4], const uint32_t (&b)[4], uint32_t e) {
-  if constexpr (DT == LLMK_BF16) {
-    asm("mma.sp::ordered_metadata.sync.aligned.m16n8k32.row.col.f32.bf16.bf16.f32 "
-        "{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9,%10,%11}, {%0,%1,%2,%3}, %12, 0x0;\n"
-        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]), "r"(b[2]), "r"(b[3]), "r"(e));
-  } else {
-    asm("mma.sp::ordered_metadata.sync.aligned.m16n8k32.row.col.f32.f16.f16.f32 "
-        "{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9,%10,%11}, {%0,%1,%2,%3}, %12, 0x0;\n"
-        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]), "r"(b[2]), "r"(b[3]), "r"(e));
-  }
+  llmk::ptx::mma_sp_m16n8k32<MmaElem<DT>>(c, a, b, e);
 }
 
 template <int DT>
 __device__ __forceinline__ void mma_dense(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
-  if constexpr (DT == LLMK_BF16) {
-    asm("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 "
-        "{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
-        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-  } else {
-    asm("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 "
-        "{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
-        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-  }
+  llmk::ptx::mma_m16n8k16<MmaElem<DT>>(c[0], c[1], c[2], c[3], a, b0, b1);
 }
 
 template <int DT, bool Sparse>
 __global__ void __launch_bounds__(kThreads) mma_gemm(const Params p) {
   using T = Tile<Sparse>;
-  extern __shared__ __align__(16) uint32_t smem[];
+  uint32_t* smem = llmk::dynamic_smem<uint32_t>();
   uint32_t* sA = smem;
   uint32_t* sB = sA + kStages * T::kAStage;
   uint32_t* sE = sB + kStages * T::kBStage;
@@ -395,7 +375,7 @@ int32_t launch_decode(const Params& p, cudaStream_t st) {
   const int64_t rows_per_block = kDecWarps * kDecRows;
   const int64_t blocks = (p.m + rows_per_block - 1) / rows_per_block;
   if (blocks > 0x7fffffffLL) return llmk::fail(LLMK_ERR_INVALID_ARGUMENT, "M is too large for the CUDA decode grid");
-  decode_gemm<DT, Sparse, NB><<<static_cast<unsigned>(blocks), kDecThreads, 0, st>>>(p);
+  llmk::launch(decode_gemm<DT, Sparse, NB>, static_cast<unsigned>(blocks), kDecThreads, 0, st, p);
   LLMK_CUDA_CHECK_LAUNCH("decode_gemm");
   return LLMK_OK;
 }
@@ -416,7 +396,7 @@ int32_t run_typed(const Params& p, cudaStream_t st) {
   }
   const size_t smem = Tile<Sparse>::kSmemBytes;
   LLMK_TRY_STATUS(llmk::kv::allow_smem(mma_gemm<DT, Sparse>, smem));
-  mma_gemm<DT, Sparse><<<dim3(static_cast<unsigned>(gx), static_cast<unsigned>(gy)), kThreads, smem, st>>>(p);
+  llmk::launch(mma_gemm<DT, Sparse>, dim3(static_cast<unsigned>(gx), static_cast<unsigned>(gy)), kThreads, smem, st, p);
   LLMK_CUDA_CHECK_LAUNCH("mma_gemm");
   return LLMK_OK;
 }

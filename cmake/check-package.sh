@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Checks the packaged natives jar: it holds the libraries, they need neither libcudart nor
+# Checks the packaged natives jar: it holds the libraries, not the emulated CUDA build, they need neither libcudart nor
 # libstdc++ at run time, and (when built with CUDA) the fatbinary holds sm_80 and sm_90a.
 # Usage: check-package.sh JAVA_TARGET_DIR
 set -euo pipefail
@@ -22,6 +22,10 @@ for lib in $libs; do
 done
 echo "ldd: no libcudart, no libstdc++"
 core=$(echo "$libs" | grep '/libllmkernels.so$')
+# The emulated CUDA build (cuda/emulator, tests only) must never be what ships.
+if grep -q "llm-kernels CUDA emulator" "$core"; then
+  echo "FAIL: the natives jar holds the EMULATED CUDA library (a -Pcuda-emulated / LLMK_CUDA_EMULATION build)"; exit 1
+fi
 archs=$(python3 "$here/fatbin_archs.py" "$core" || true)
 echo "CUDA targets: $archs"
 if command -v nvcc >/dev/null || [ -x /usr/local/cuda/bin/nvcc ]; then

@@ -24,7 +24,9 @@
  * wild memory access.
  *
  * Tensor-core path (F16 / BF16, head_dim 64 or 128, block_q and block_k multiples of 64, 16-byte
- * aligned q/k/v): 128 threads, 4 warps x 16 query rows = 64 rows; KV sub-tiles of 64 keys.
+ * aligned q/k/v): 128 threads, 4 warps x 16 query rows = 64 rows; KV sub-tiles of 64 keys, whose
+ * K / V rows at or past min(seq_k, k_len) are zero-filled, not loaded (as the column pass and the
+ * general path do: P = 0 times NaN padding of a KV cache would be NaN).
  *   smem: 4 tiles of 64 x (d + 8) elements: K and V of two stages (cp.async double buffering; the
  *         +8 padding makes every ldmatrix row address fall in a different bank group). Q is
  *         staged once in stage 1's K tile, moved to registers (A fragments), and the tile is then
@@ -287,8 +289,10 @@ __device__ __forceinline__ void issue_sub(const FwdParams& p, const RowView& rv,
                                           const T* kg, const T* vg) {
   constexpr int kTile = MmaCfg<T, D>::kTileElems;
   if (u.mode != kSubColumn) {
-    load_tile_async<T, D>(s, kg, u.k0, p.seq_k);
-    load_tile_async<T, D>(s + kTile, vg, u.k0, p.seq_k);
+    // Rows at and past k_lim (= min(seq_k, k_len)) are masked, but P V would still multiply them
+    // by P = 0, and 0 * NaN = NaN (padding of an uninitialised KV cache): zero-fill them instead.
+    load_tile_async<T, D>(s, kg, u.k0, rv.k_lim);
+    load_tile_async<T, D>(s + kTile, vg, u.k0, rv.k_lim);
     return;
   }
   const int64_t n = min64(kMmaKeys, p.col_cap - u.k0);

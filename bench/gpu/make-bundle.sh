@@ -11,9 +11,16 @@
 #
 # Then, on the GPU machine:  gpu-bundle/run.sh OUT_DIR
 # Environment: LLMK_BUNDLE_ARCHS (default 90a), JAVA_HOME (a JDK with jmods; default: javac's).
+#
+# LLMK_BUNDLE_EMULATED=1 builds gpu-bundle-emulated/ instead, with the natives built against the
+# CUDA emulator (cuda/emulator): `gpu-bundle-emulated/run.sh OUT_DIR` then runs the same script
+# end to end on this machine, so that the first real GPU session does not fail on the bundle
+# itself. Its timings are meaningless (run.sh says so) and it is never what ships.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
+emulated=${LLMK_BUNDLE_EMULATED:-0}
 out="$root/gpu-bundle"
+[ "$emulated" = 1 ] && out="$root/gpu-bundle-emulated"
 archs=${LLMK_BUNDLE_ARCHS:-90a}
 jdk=${JAVA_HOME:-$(dirname "$(dirname "$(readlink -f "$(command -v javac)")")")}
 console_version=1.14.2
@@ -25,9 +32,17 @@ mvn -B -q dependency:copy -Dartifact=org.junit.platform:junit-platform-console-s
   -DoutputDirectory="$root/java/target/bundle-deps" -pl java
 mvn -B -q dependency:copy-dependencies -DincludeGroupIds=org.bytedeco -DoutputDirectory="$root/java/target/bundle-deps" -pl java
 
-echo "== natives for sm_$archs only"
-LLMK_CUDA=ON LLMK_CUDA_ARCHS="$archs" LLMK_CUDA_PTX="" \
-  cmake/build-natives.sh "$root/java/target/cmake-bundle" "$root/java/target/native-bundle"
+if [ "$emulated" = 1 ]; then
+  echo "== natives against the CUDA emulator (tests only; not a GPU build)"
+  LLMK_SKIP_CTEST=1 cmake/build-natives.sh "$root/java/target/cmake-bundle-emulated" "$root/java/target/native-bundle" \
+    -DLLMK_CUDA_EMULATION=ON
+  cmake_dir="$root/java/target/cmake-bundle-emulated"
+else
+  echo "== natives for sm_$archs only"
+  LLMK_CUDA=ON LLMK_CUDA_ARCHS="$archs" LLMK_CUDA_PTX="" \
+    cmake/build-natives.sh "$root/java/target/cmake-bundle" "$root/java/target/native-bundle" -DLLMK_CUDA_EMULATION=OFF
+  cmake_dir="$root/java/target/cmake-bundle"
+fi
 
 rm -rf "$out"
 mkdir -p "$out/natives" "$out/lib"
@@ -42,9 +57,10 @@ cp java/target/bundle-deps/javacpp-*.jar java/target/bundle-deps/junit-platform-
 cp bench/gpu/torch_baselines.py bench/gpu/run.sh "$out/"
 # The native CUDA-vs-CPU tests (CTest programs; they load libllmkernels.so from natives/).
 mkdir -p "$out/native-tests"
-cp java/target/cmake-bundle/native-tests/llmk_*_cuda_tests "$out/native-tests/"
+cp "$cmake_dir"/native-tests/llmk_*_cuda_tests "$out/native-tests/"
 
 echo "== jlink runtime from $jdk"
+rm -rf "$out/jre"
 "$jdk/bin/jlink" --module-path "$jdk/jmods" \
   --add-modules java.base,java.logging,java.xml,java.management,jdk.unsupported,jdk.zipfs \
   --strip-debug --no-man-pages --no-header-files --compress=2 --output "$out/jre"

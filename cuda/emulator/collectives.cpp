@@ -117,7 +117,9 @@ std::string compute_collective(WarpSlot& w, int lanes_in_warp) {
       unsigned bits = 0;
       for (int l = 0; l < 32; ++l)
         if ((w.arrived & (1u << l)) && w.in[l][0]) bits |= 1u << l;
-      for (int l = 0; l < 32; ++l) w.out[l][0] = bits;
+      // Only the participants' records: a lane outside the mask may not have read its last result.
+      for (int l = 0; l < 32; ++l)
+        if (w.arrived & (1u << l)) w.out[l][0] = bits;
       return std::string();
     }
     case kMatchAny:

@@ -43,13 +43,18 @@ namespace llmk_emu {
 struct Site {
   const char* file;
   int line;
+  /* The caller's location when used in a default argument (the source_location::current()
+   * form; GCC evaluates __builtin_LINE() inside a braced Site{...} at the declaration). */
+  static constexpr Site here(const char* f = __builtin_FILE(), int l = __builtin_LINE()) { return Site{f, l}; }
 };
 
 struct ThreadCoords {
   uint3 thread_idx, block_idx;
   dim3 block_dim, grid_dim;
 };
-extern thread_local const ThreadCoords* g_coords;  // the running fiber's coordinates
+/* The running fiber's coordinates. initial-exec: every threadIdx read is one load instead of a
+ * __tls_get_addr call (8 bytes of the static TLS surplus glibc keeps for dlopen'ed libraries). */
+extern thread_local const ThreadCoords* g_coords __attribute__((tls_model("initial-exec")));
 
 // ---- block and warp synchronisation (scheduler.cpp, collectives.cpp)
 int barrier(Site site, int kind, int pred);  // kind: 0 plain, 1 or, 2 count, 3 and
@@ -135,7 +140,7 @@ inline cudaError_t cudaFuncSetAttribute(void (*kernel)(P...), cudaFuncAttribute 
   return ::cudaFuncSetAttribute(reinterpret_cast<const void*>(kernel), attr, value);
 }
 
-#define LLMK_EMU_SITE ::llmk_emu::Site{__builtin_FILE(), __builtin_LINE()}
+#define LLMK_EMU_SITE ::llmk_emu::Site::here()
 
 // ---- built-in variables of the running fiber
 #define threadIdx (::llmk_emu::g_coords->thread_idx)

@@ -20,7 +20,7 @@ extern "C" unsigned char __stop_llmk_emu_shared[] __attribute__((weak, visibilit
 
 namespace llmk_emu {
 
-thread_local const ThreadCoords* g_coords = nullptr;
+thread_local const ThreadCoords* g_coords __attribute__((tls_model("initial-exec"))) = nullptr;
 
 namespace {
 

@@ -76,16 +76,40 @@ struct Problem {
   int64_t col_cap = 0;
   std::vector<int32_t> columns;      // [layout (b, h) rows, col_cap] key columns, or empty
   std::vector<int32_t> gpu_columns;  // what the CUDA call gets when not `columns` (entries to skip)
+  bool nan_kv_padding = false;  // K and V rows at and past k_lens[b] hold NaN (an uninitialised cache)
 };
 
 struct HostLayout {
   std::vector<int64_t> pp, fp;
   std::vector<int32_t> pi, fi;
   int64_t layout_batch = 1, layout_heads = 1;
+  bool ok = false;  // count and fill succeeded (else the arrays are not a layout)
 };
 
 const std::vector<llmk_mask_node>& layout_mask(const Problem& c) {
   return c.layout_nodes.empty() ? c.nodes : c.layout_nodes;
+}
+
+/* Whether a mask node reads per-batch data (a batch stride), as the argument checks judge it. */
+bool node_varies_by_batch(const llmk_mask_node& n) {
+  switch (n.op) {
+    case LLMK_MASK_PREFIX: return n.batch_stride != 0;
+    case LLMK_MASK_DOCUMENT: return n.i2 != 0 || n.i3 != 0;
+    case LLMK_MASK_BLOCKS: return n.batch_stride != 0;
+    case LLMK_MASK_VERTICAL_SLASH: return n.batch_stride != 0 || n.i4 != 0;
+    default: return false;
+  }
+}
+
+/* The layout's batch dimension: B when lengths are given or the layout's or the forward's mask has
+ * per-batch data (either makes the layout differ per batch), else 1 (broadcast). The one place
+ * that decides it: the layouts, the forward calls and the column rows all follow it. */
+int64_t layout_batch_of(const Problem& c) {
+  if (!c.q_lens.empty() || !c.k_lens.empty()) return c.B;
+  for (const auto* nodes : {&c.nodes, &c.layout_nodes})
+    for (const llmk_mask_node& n : *nodes)
+      if (node_varies_by_batch(n)) return c.B;
+  return 1;
 }
 
 llmk_layout_args base_layout_args(const Problem& c, const std::vector<llmk_mask_node>& nodes) {
@@ -93,7 +117,7 @@ llmk_layout_args base_layout_args(const Problem& c, const std::vector<llmk_mask_
   std::memset(&a, 0, sizeof a);
   a.struct_bytes = sizeof a;
   a.batch = c.B;
-  a.layout_batch = c.q_lens.empty() && c.k_lens.empty() ? 1 : c.B;
+  a.layout_batch = layout_batch_of(c);
   a.layout_heads = c.per_head ? c.Hq : 1;
   a.seq_q = c.Sq;
   a.seq_k = c.Sk;
@@ -121,12 +145,20 @@ HostLayout cpu_layout(const Problem& c, const MaskData& md) {
   l.fp.assign(rows + 1, -7);
   a.partial_ptr = reinterpret_cast<int64_t>(l.pp.data());
   a.full_ptr = reinterpret_cast<int64_t>(l.fp.data());
-  EXPECT(llmk_layout_count_cpu(&a) == LLMK_OK);
+  int32_t rc = llmk_layout_count_cpu(&a);
+  EXPECT(rc == LLMK_OK);
+  if (rc != LLMK_OK) {  // the ptr arrays still hold the poison: sizing from them would abort
+    std::fprintf(stderr, "[%s] cpu layout count: %s\n", c.name.c_str(), llmk_last_error());
+    return l;
+  }
   l.pi.assign(l.pp.back() + 1, -1);
   l.fi.assign(l.fp.back() + 1, -1);
   a.partial_idx = reinterpret_cast<int64_t>(l.pi.data());
   a.full_idx = reinterpret_cast<int64_t>(l.fi.data());
-  EXPECT(llmk_layout_fill_cpu(&a) == LLMK_OK);
+  rc = llmk_layout_fill_cpu(&a);
+  EXPECT(rc == LLMK_OK);
+  if (rc != LLMK_OK) std::fprintf(stderr, "[%s] cpu layout fill: %s\n", c.name.c_str(), llmk_last_error());
+  l.ok = rc == LLMK_OK;
   return l;
 }
 
@@ -158,13 +190,22 @@ void cuda_layout(const Problem& c, const MaskData& md, const DevBuf* q_lens, con
   a.full_ptr = dl.fp->addr();
   int32_t rc = llmk_layout_count_cuda(&a);
   EXPECT(rc == LLMK_OK);
-  if (rc != LLMK_OK) std::fprintf(stderr, "[%s] layout count: %s\n", c.name.c_str(), llmk_last_error());
   out.layout_batch = a.layout_batch;
   out.layout_heads = a.layout_heads;
+  out.ok = false;
+  if (rc != LLMK_OK) {  // the ptr arrays still hold the poison: sizing from them would abort
+    std::fprintf(stderr, "[%s] layout count: %s\n", c.name.c_str(), llmk_last_error());
+    return;
+  }
   out.pp.assign(rows + 1, 0);
   out.fp.assign(rows + 1, 0);
   dl.pp->download(out.pp.data());
   dl.fp->download(out.fp.data());
+  if (out.pp.back() < 0 || out.fp.back() < 0) {
+    std::fprintf(stderr, "[%s] layout count wrote no totals\n", c.name.c_str());
+    ++failures;
+    return;
+  }
   out.pi.assign(out.pp.back() + 1, -1);
   out.fi.assign(out.fp.back() + 1, -1);
   dl.pi = new DevBuf(bytes_of(out.pi));
@@ -178,6 +219,7 @@ void cuda_layout(const Problem& c, const MaskData& md, const DevBuf* q_lens, con
   if (rc != LLMK_OK) std::fprintf(stderr, "[%s] layout fill: %s\n", c.name.c_str(), llmk_last_error());
   dl.pi->download(out.pi.data());
   dl.fi->download(out.fi.data());
+  out.ok = rc == LLMK_OK;
 }
 
 bool same_layout(const std::string& name, const HostLayout& got, const HostLayout& ref) {
@@ -201,6 +243,11 @@ void run_problem(const Problem& c, MaskData& md, const std::vector<std::pair<int
   DevLayout dl;
   HostLayout got_layout;
   cuda_layout(c, md, dq, dk, dl, got_layout);
+  if (!ref_layout.ok || !got_layout.ok) {  // counted as failures already; no layout to run on
+    delete dq;
+    delete dk;
+    return;
+  }
   EXPECT(same_layout(c.name, got_layout, ref_layout));
 
   std::mt19937 rng(seed);
@@ -209,6 +256,19 @@ void run_problem(const Problem& c, MaskData& md, const std::vector<std::pair<int
   for (float& x : q) x = normal(rng);
   for (float& x : k) x = normal(rng);
   for (float& x : v) x = normal(rng);
+  // The CUDA side's K and V: with nan_kv_padding, NaN in every row at and past k_lens[b]. Those
+  // keys are invisible, so the output must not depend on them: the CPU reference keeps finite rows
+  // there (it would turn NaN padding into NaN output itself: it multiplies those rows by P = 0).
+  std::vector<float> k_dev = k, v_dev = v;
+  if (c.nan_kv_padding) {
+    for (int64_t b = 0; b < c.B; ++b)
+      for (int64_t h = 0; h < c.Hkv; ++h)
+        for (int64_t j = c.k_lens.empty() ? c.Sk : c.k_lens[b]; j < c.Sk; ++j)
+          for (int64_t e = 0; e < c.d; ++e) {
+            const int64_t i = ((b * c.Hkv + h) * c.Sk + j) * c.d + e;
+            k_dev[i] = v_dev[i] = NAN;
+          }
+  }
   const std::vector<llmk_mask_node> host_nodes = md.bind(c.nodes, false);
   const std::vector<llmk_mask_node> dev_nodes = md.bind(c.nodes, true);
   const std::vector<int32_t>& gpu_cols = c.gpu_columns.empty() ? c.columns : c.gpu_columns;
@@ -220,6 +280,7 @@ void run_problem(const Problem& c, MaskData& md, const std::vector<std::pair<int
     const std::string name = c.name + "/" + (dtype == LLMK_F32 ? "f32" : dtype == LLMK_F16 ? "f16" : "bf16") +
                              (out_dtype == LLMK_F32 && dtype != LLMK_F32 ? "->f32" : "");
     const auto qb = encode(q, dtype), kb = encode(k, dtype), vb = encode(v, dtype);
+    const auto kb_dev = encode(k_dev, dtype), vb_dev = encode(v_dev, dtype);
     const int64_t rows = c.B * c.Hq * c.Sq;
     llmk_attn_args a;
     std::memset(&a, 0, sizeof a);
@@ -279,11 +340,11 @@ void run_problem(const Problem& c, MaskData& md, const std::vector<std::pair<int
     }
 
     // CUDA
-    DevBuf gq(bytes_of(qb)), gk(bytes_of(kb)), gv(bytes_of(vb));
+    DevBuf gq(bytes_of(qb)), gk(bytes_of(kb_dev)), gv(bytes_of(vb_dev));
     DevBuf gout(bytes_of(out_cpu)), glse(rows * 4);
     gq.upload(qb.data());
-    gk.upload(kb.data());
-    gv.upload(vb.data());
+    gk.upload(kb_dev.data());
+    gv.upload(vb_dev.data());
     std::vector<unsigned char> poison(out_cpu.size(), 0xff);  // NaN in every dtype
     gout.upload(poison.data());
     glse.upload(poison.data());
@@ -314,6 +375,14 @@ void run_problem(const Problem& c, MaskData& md, const std::vector<std::pair<int
     const double tol = dtype == LLMK_BF16 ? 2e-2 : dtype == LLMK_F16 ? 4e-3 : 2e-5;
     EXPECT(close("out", name, decode(out_gpu, out_dtype), decode(out_cpu, out_dtype), tol));
     EXPECT(close("lse", name, lse_gpu, lse_cpu, dtype == LLMK_F32 ? 2e-5 : 1e-3));
+    if (c.nan_kv_padding) {  // close() matches NaN with NaN: neither side may hold any
+      for (const auto* o : {&out_cpu, &out_gpu}) {
+        const std::vector<float> f = decode(*o, out_dtype);
+        const bool finite = std::all_of(f.begin(), f.end(), [](float x) { return std::isfinite(x); });
+        EXPECT(finite);
+        if (!finite) std::fprintf(stderr, "[%s] %s out has non-finite values\n", name.c_str(), o == &out_cpu ? "cpu" : "cuda");
+      }
+    }
   }
   delete dq;
   delete dk;
@@ -392,6 +461,26 @@ void test_forward() {
     c.d = 128;
     c.block_q = c.block_k = 128;
     run_problem(c, md, all, seed++);
+  }
+  // NaN in the K / V rows past k_len (an uninitialised KV cache), seq_k 128: the tensor-core path
+  // must not load them (P = 0 times NaN is NaN). k_len 100 cuts the second 64-key block, 40 the
+  // first (the second is then past the keys); every output must be finite and match the CPU.
+  {
+    Problem c;
+    c.name = "nan-kv-padding";
+    c.B = 2;
+    c.Hq = 2;
+    c.Hkv = 1;
+    c.Sq = 64;
+    c.Sk = 128;
+    c.q_lens = {64, 64};
+    c.k_lens = {100, 40};
+    c.nan_kv_padding = true;
+    c.nodes = {leaf(LLMK_MASK_ALL)};
+    run_problem(c, md, all, seed++);
+    c.name = "nan-kv-padding-causal";
+    c.nodes = {leaf(LLMK_MASK_CAUSAL, 0, 1)};
+    run_problem(c, md, {{LLMK_BF16, LLMK_BF16}, {LLMK_F16, LLMK_F16}}, seed++);
   }
   // data-driven leaves with device data: documents, block bitmap, vertical-slash, prefix
   {
@@ -496,7 +585,7 @@ void select_tiles(Problem& c, MaskData& md, const std::vector<llmk_mask_node>& m
  * must skip: keys at and past seq_k (still ascending), then a negative entry other than -1. */
 void add_columns(Problem& c, int64_t cap, uint32_t every, bool junk, uint32_t seed) {
   std::mt19937 rng(seed);
-  const int64_t rows = (c.q_lens.empty() && c.k_lens.empty() ? 1 : c.B) * (c.per_head ? c.Hq : 1);
+  const int64_t rows = layout_batch_of(c) * (c.per_head ? c.Hq : 1);
   c.col_cap = cap;
   c.columns.assign(rows * cap, -1);
   for (int64_t r = 0; r < rows; ++r) {

@@ -1,8 +1,9 @@
 // CUDA 2:4 kernels vs the CPU entry points: prune / check / compress / decompress must match bit
 // for bit (bad input rejected with nothing written); sparse and dense matmul on ragged shapes,
-// both dtypes, every activation, with and without bias. Integer-valued inputs (+-2) keep every
-// sum exact, so NONE / RELU must match exactly; SILU / GELU within a rounding step. SKIPs
-// without a GPU.
+// both dtypes, every activation, with and without bias; on the tensor-core path, rows g and g + 8
+// of every MMA tile with different metadata patterns in every group (K = 48). Integer-valued
+// inputs (+-2) keep every sum exact, so NONE / RELU must match exactly; SILU / GELU within a
+// rounding step. SKIPs without a GPU.
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -214,12 +215,104 @@ void test_matmul() {
   }
 }
 
+/* The mma.sp metadata of rows g and g + 8 of a tile share one 32-bit fragment (bits 0-15 row g,
+ * bits 16-31 row g + 8): a lane or half mix-up goes unseen when both rows have equal patterns.
+ * Row i, group j keeps positions pairs[(i + j) % 6]: rows r and r + 8 differ in every group (8 = 2
+ * mod 6), and every pattern occurs in every column. K = 48: the second k32 step is the padded
+ * half. Prefill (tensor-core) path, M over two CTA rows; kept values are +-1 / +-2 (never 0, so
+ * the compressed metadata is exactly the pattern), X in [-2, 2]: every sum is exact, so the
+ * result must equal the CPU kernel and a double reference bit for bit. */
+void test_matmul_meta_rows() {
+  static const int pairs[6][2] = {{0, 1}, {0, 2}, {0, 3}, {1, 2}, {1, 3}, {2, 3}};
+  const int64_t m = 150, k = 48, groups = k / 4;
+  std::vector<float> w(static_cast<size_t>(m * k), 0.0f);
+  for (int64_t i = 0; i < m; ++i) {
+    for (int64_t j = 0; j < groups; ++j) {
+      const int* pr = pairs[(i + j) % 6];
+      for (int e = 0; e < 2; ++e) w[static_cast<size_t>(i * k + 4 * j + pr[e])] = static_cast<float>((irand(0, 1) ? 1 : -1) * irand(1, 2));
+    }
+  }
+  for (int64_t dtype : {LLMK_F16, LLMK_BF16}) {
+    const auto wb = encode(w, dtype);
+    std::vector<unsigned char> values(static_cast<size_t>(m * k / 2 * 2));
+    std::vector<uint16_t> meta(static_cast<size_t>(m * k / 16));
+    EXPECT(llmk_sp24_compress_cpu(wb.data(), values.data(), meta.data(), m, k, static_cast<int32_t>(dtype)) == LLMK_OK);
+    // The premise: every nibble of row r differs from row r + 8's (within each 16-row tile).
+    bool differ = true;
+    for (int64_t i = 0; i + 8 < m; ++i) {
+      if (i % 16 >= 8) continue;
+      for (int64_t wd = 0; wd < k / 16; ++wd) {
+        const uint16_t a = meta[static_cast<size_t>(i * (k / 16) + wd)], b = meta[static_cast<size_t>((i + 8) * (k / 16) + wd)];
+        for (int nb = 0; nb < 4; ++nb) differ = differ && ((a >> (4 * nb)) & 0xf) != ((b >> (4 * nb)) & 0xf);
+      }
+    }
+    EXPECT(differ);
+    const auto bias_f = random_ints(m, -3, 3);
+    const auto bias = encode(bias_f, dtype);
+    DevBuf dv(bytes_of(values)), dm(bytes_of(meta)), db(bytes_of(bias));
+    dv.upload(values.data());
+    dm.upload(meta.data());
+    db.upload(bias.data());
+    for (int64_t n : {17, 40}) {
+      const auto xf = random_ints(n * k, -2, 2);
+      const auto x = encode(xf, dtype);
+      DevBuf dx(bytes_of(x)), dy(n * m * 2);
+      dx.upload(x.data());
+      for (bool with_bias : {false, true}) {
+        const std::string name = tag("sp24 meta rows", dtype, n, m, k) + " bias=" + std::to_string(with_bias);
+        std::vector<float> want(static_cast<size_t>(n * m));
+        for (int64_t r = 0; r < n; ++r) {
+          for (int64_t c = 0; c < m; ++c) {
+            double acc = with_bias ? bias_f[static_cast<size_t>(c)] : 0.0;
+            for (int64_t kk = 0; kk < k; ++kk)
+              acc += static_cast<double>(xf[static_cast<size_t>(r * k + kk)]) * w[static_cast<size_t>(c * k + kk)];
+            want[static_cast<size_t>(r * m + c)] = static_cast<float>(acc);
+          }
+        }
+        llmk_sp24_matmul_args a{};
+        a.struct_bytes = sizeof(a);
+        a.n = n;
+        a.m = m;
+        a.k = k;
+        a.dtype = dtype;
+        a.activation = LLMK_ACT_NONE;
+        a.x = reinterpret_cast<int64_t>(x.data());
+        a.values = reinterpret_cast<int64_t>(values.data());
+        a.meta = reinterpret_cast<int64_t>(meta.data());
+        a.bias = with_bias ? reinterpret_cast<int64_t>(bias.data()) : 0;
+        std::vector<unsigned char> ref(static_cast<size_t>(n * m * 2)), got(ref.size());
+        a.y = reinterpret_cast<int64_t>(ref.data());
+        EXPECT(llmk_sp24_matmul_cpu(&a) == LLMK_OK);
+        a.x = dx.addr();
+        a.values = dv.addr();
+        a.meta = dm.addr();
+        a.bias = with_bias ? db.addr() : 0;
+        a.y = dy.addr();
+        a.device = kDevice;
+        const int32_t rc = llmk_sp24_matmul_cuda(&a);
+        if (rc != LLMK_OK) {
+          std::fprintf(stderr, "[%s] failed: %s\n", name.c_str(), llmk_last_error());
+          ++failures;
+          continue;
+        }
+        dy.download(got.data());
+        if (!close("cpu vs double", name, decode(ref, dtype), want, 0.0)) ++failures;
+        if (got != ref) {
+          close("exact", name, decode(got, dtype), decode(ref, dtype), 0.0);
+          ++failures;
+        }
+      }
+    }
+  }
+}
+
 }  // namespace
 
 int main() {
   if (!cuda_device_present()) return 0;
   test_conversions();
   test_matmul();
+  test_matmul_meta_rows();
   if (failures != 0) {
     std::fprintf(stderr, "%d failure(s)\n", failures);
     return 1;

@@ -57,6 +57,12 @@ final class GpuBench {
   private static final int CCE_WARMUP = 3;
   private static final int CCE_ITERS = 10;
   private static final String DEFAULT_CCE_SHAPES = "8192x2304x256000,4096x512x32000";
+  /**
+   * {@code -Dllmk.gpubench.smoke=true}: tiny shapes and one timed call each, to check that the
+   * harness runs end to end (on the emulated CUDA device, before a GPU session). Says nothing
+   * about speed.
+   */
+  static final boolean SMOKE = Boolean.getBoolean("llmk.gpubench.smoke");
 
   private GpuBench() {}
 
@@ -66,14 +72,19 @@ final class GpuBench {
       return;
     }
     List<String> cases = Arrays.asList(System.getProperty("llmk.gpubench.cases", "gather,cce,attention,kv,sp24").split(","));
-    out.println("== gpubench on " + Cuda.devices().get(0));
+    String device = Cuda.devices().get(0).toString();
+    out.println("== gpubench on " + device + (SMOKE ? " (smoke shapes)" : ""));
+    if (device.contains("emulator")) {
+      out.println("EMULATED CUDA device (the CPU): every timing below is meaningless; this run only checks the harness");
+    }
     if (cases.contains("gather")) {
       gather(out);
     }
     if (cases.contains("cce")) {
-      int warmup = Integer.getInteger("llmk.gpubench.cceWarmup", CCE_WARMUP);
-      int iters = Integer.getInteger("llmk.gpubench.cceIters", CCE_ITERS);
-      for (String shape : System.getProperty("llmk.gpubench.cceShapes", DEFAULT_CCE_SHAPES).split(",")) {
+      int warmup = Integer.getInteger("llmk.gpubench.cceWarmup", SMOKE ? 0 : CCE_WARMUP);
+      int iters = Integer.getInteger("llmk.gpubench.cceIters", SMOKE ? 1 : CCE_ITERS);
+      String shapes = System.getProperty("llmk.gpubench.cceShapes", SMOKE ? "64x64x1000" : DEFAULT_CCE_SHAPES);
+      for (String shape : shapes.split(",")) {
         String[] p = shape.trim().split("x");
         if (p.length != 3) {
           throw new IllegalArgumentException("llmk.gpubench.cceShapes: expected NxDxV, got " + shape);
@@ -82,22 +93,23 @@ final class GpuBench {
       }
     }
     if (cases.contains("attention")) {
-      int[] seqs = Arrays.stream(System.getProperty("llmk.gpubench.attentionSeqs", "8192,16384,32768,65536,131072")
+      String defaultSeqs = SMOKE ? "256" : "8192,16384,32768,65536,131072";
+      int[] seqs = Arrays.stream(System.getProperty("llmk.gpubench.attentionSeqs", defaultSeqs)
           .split(",")).mapToInt(s -> Integer.parseInt(s.trim())).toArray();
       GpuAttentionBench.run(out, seqs);
     }
     if (cases.contains("kv")) {
-      GpuKvBench.run(out, new int[] {32768, 131072});
+      GpuKvBench.run(out, SMOKE ? new int[] {512} : new int[] {32768, 131072});
     }
     if (cases.contains("sp24")) {
-      GpuSparse24Bench.run(out);
+      GpuSparse24Bench.run(out, SMOKE ? GpuSparse24Bench.SMOKE_SHAPES : GpuSparse24Bench.SHAPES);
     }
   }
 
   private static void gather(PrintStream out) {
     out.printf("%-40s %10s %10s %10s %10s %8s%n", "gather BF16 keep 50%", "gather ms", "GB/s", "copy ms", "GB/s",
         "ratio");
-    for (int seqLen : new int[] {4096, 32768, 131072}) {
+    for (int seqLen : SMOKE ? new int[] {512} : new int[] {4096, 32768, 131072}) {
       Workloads.KvLayer layer = Workloads.llama8bLayer(seqLen, 0.5);
       try (Tensor srcHost = Workloads.randomCache(layer, DType.BF16, 1);
           Tensor idxHost = Workloads.keepIndices(layer, 2);
@@ -267,6 +279,10 @@ final class GpuBench {
 
   /** Mean milliseconds per call of {@code iters} calls between CUDA events, after {@code warmup}. */
   static double time(CudaStream stream, int warmup, int iters, Runnable kernel) {
+    if (SMOKE) {
+      warmup = 0;
+      iters = 1;
+    }
     for (int i = 0; i < warmup; i++) {
       kernel.run();
     }

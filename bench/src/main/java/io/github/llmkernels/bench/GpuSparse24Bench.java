@@ -26,14 +26,16 @@ final class GpuSparse24Bench {
   static final int[][] SHAPES = {
     {8192, 8192, 8192}, {1, 4096, 4096}, {16, 4096, 4096}, {4096, 4096, 4096}, {1, 14336, 4096}, {16, 14336, 4096},
     {4096, 14336, 4096}};
+  /** {N, M, K} for {@code llmk.gpubench.smoke}: decode and prefill paths, ragged M and K. */
+  static final int[][] SMOKE_SHAPES = {{1, 200, 256}, {16, 136, 160}, {130, 264, 96}};
 
   private GpuSparse24Bench() {}
 
-  static void run(PrintStream out) {
+  static void run(PrintStream out, int[][] shapes) {
     out.printf("%n%-40s %10s %10s %8s %10s%n", "2:4 matmul BF16 (N x M x K)", "2:4 ms", "dense ms", "speedup",
         "2:4 TFLOP/s");
     Device gpu = Device.cuda(0);
-    for (int[] s : SHAPES) {
+    for (int[] s : shapes) {
       int n = s[0];
       int m = s[1];
       int k = s[2];

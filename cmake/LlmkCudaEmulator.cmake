@@ -32,7 +32,13 @@ endif()
 # Flags for the kernel sources: host C++ with the emulator's CUDA dialect force-included.
 # -fno-strict-aliasing: kernels reinterpret bit patterns (a __nv_bfloat162 read as uint32_t) as
 # CUDA allows.
-set(LLMK_EMU_CU_FLAGS -include ${LLMK_EMU_DIR}/emu.h -fno-strict-aliasing -Wno-unused-parameter)
+set(LLMK_EMU_CU_FLAGS -include ${LLMK_EMU_DIR}/emu.h -fno-strict-aliasing -Wno-unused-parameter -Wno-unknown-pragmas)
+# fmaf() in kernels: an instruction instead of a libm call where the build machine has FMA (the
+# emulated library runs only where it is built). No contraction: ISO C++ mode keeps a*b+c apart.
+file(READ /proc/cpuinfo llmk_cpuinfo LIMIT 65536)
+if(llmk_cpuinfo MATCHES " fma ")
+  list(APPEND LLMK_EMU_CU_FLAGS -mfma)
+endif()
 
 # Sources compiled as emulated CUDA (the .cu files, and the emulator's own kernel tests).
 function(llmk_emulated_cuda_sources)

@@ -1,7 +1,11 @@
-/* Fibers for the emulated CUDA threads: a hand-written x86-64 context switch (callee-saved
- * registers, MXCSR and the x87 control word; no signal-mask system call, unlike swapcontext,
- * which costs about 12x more per switch), stacks with a guard page, and the switch annotations
- * ThreadSanitizer and AddressSanitizer need to follow them. */
+/* Fibers for the emulated CUDA threads: a hand-written x86-64 context switch (the callee-saved
+ * general registers only: no signal-mask system call, unlike swapcontext, which costs about 12x
+ * more per switch), stacks with a guard page, and the switch annotations ThreadSanitizer and
+ * AddressSanitizer need to follow them.
+ *
+ * MXCSR and the x87 control word are not switched: kernels never change them (every fiber runs
+ * with the launching thread's settings), and ldmxcsr/fldcw on every switch cost more than the
+ * rest of it. */
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -39,14 +43,8 @@ llmk_emu_switch:
   pushq %r13
   pushq %r14
   pushq %r15
-  subq $8, %rsp
-  stmxcsr (%rsp)
-  fnstcw 4(%rsp)
   movq %rsp, (%rdi)
   movq %rsi, %rsp
-  ldmxcsr (%rsp)
-  fldcw 4(%rsp)
-  addq $8, %rsp
   popq %r15
   popq %r14
   popq %r13
@@ -140,8 +138,8 @@ void fiber_reset(Fiber& f, void (*entry)(void*), void* arg) {
   f.asan_fake_stack = nullptr;
 #endif
   uint64_t* top = reinterpret_cast<uint64_t*>(f.stack + f.stack_bytes);  // 16-byte aligned
-  // Popped by llmk_emu_switch: [mxcsr|fcw] r15 r14 r13 r12 rbx rbp, then `ret` to the trampoline,
-  // which finds rsp 16-byte aligned for its call.
+  // Popped by llmk_emu_switch: r15 r14 r13 r12 rbx rbp, then `ret` to the trampoline, which
+  // finds rsp 16-byte aligned for its call.
   uint64_t* sp = top - 3;
   *sp = reinterpret_cast<uint64_t>(&llmk_emu_fiber_trampoline);
   *--sp = 0;                                     // rbp
@@ -150,11 +148,6 @@ void fiber_reset(Fiber& f, void (*entry)(void*), void* arg) {
   *--sp = reinterpret_cast<uint64_t>(arg);       // r13
   *--sp = 0;                                     // r14
   *--sp = 0;                                     // r15
-  uint32_t mxcsr = 0;
-  uint16_t fcw = 0;
-  asm volatile("stmxcsr %0" : "=m"(mxcsr));
-  asm volatile("fnstcw %0" : "=m"(fcw));
-  *--sp = static_cast<uint64_t>(mxcsr) | (static_cast<uint64_t>(fcw) << 32);
   f.sp = sp;
 }
 

@@ -14,6 +14,7 @@
  * Products of 16-bit inputs are exact in float; they are added to C in k order. */
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include "emu_internal.h"
 
@@ -52,9 +53,20 @@ float bf16_to_float(uint16_t b) {
   return f;
 }
 
-float element(uint32_t reg, int half, int type) {
+/* Every f16 value as float, built once: the conversion runs for each of the 384 operands of
+ * every emulated mma. */
+const float* half_table() {
+  static const std::vector<float> table = [] {
+    std::vector<float> t(65536);
+    for (uint32_t h = 0; h < 65536; ++h) t[h] = half_to_float(static_cast<uint16_t>(h));
+    return t;
+  }();
+  return table.data();
+}
+
+inline float element(uint32_t reg, int half, int type) {
   const uint16_t v = static_cast<uint16_t>(reg >> (16 * half));
-  return type == kBF16 ? bf16_to_float(v) : half_to_float(v);
+  return type == kBF16 ? bf16_to_float(v) : half_table()[v];
 }
 
 float f32(uint64_t bits) {

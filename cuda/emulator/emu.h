@@ -52,9 +52,9 @@ struct ThreadCoords {
   uint3 thread_idx, block_idx;
   dim3 block_dim, grid_dim;
 };
-/* The running fiber's coordinates. initial-exec: every threadIdx read is one load instead of a
- * __tls_get_addr call (8 bytes of the static TLS surplus glibc keeps for dlopen'ed libraries). */
-extern thread_local const ThreadCoords* g_coords __attribute__((tls_model("initial-exec")));
+/* The running fiber's coordinates. (Not initial-exec TLS: that marks the whole library
+ * STATIC_TLS, and a JVM then cannot dlopen it. CMake uses TLS descriptors instead.) */
+extern thread_local const ThreadCoords* g_coords;
 
 // ---- block and warp synchronisation (scheduler.cpp, collectives.cpp)
 int barrier(Site site, int kind, int pred);  // kind: 0 plain, 1 or, 2 count, 3 and

@@ -20,7 +20,7 @@ extern "C" unsigned char __stop_llmk_emu_shared[] __attribute__((weak, visibilit
 
 namespace llmk_emu {
 
-thread_local const ThreadCoords* g_coords __attribute__((tls_model("initial-exec"))) = nullptr;
+thread_local const ThreadCoords* g_coords = nullptr;
 
 namespace {
 
@@ -42,9 +42,8 @@ struct Cta {
   int tsan_start = 0, tsan_end = 0, tsan_barrier = 0;  // addresses for release/acquire
 };
 
-// initial-exec: read on every collective and barrier; a __tls_get_addr call each time cost ~9%.
-thread_local Cta* t_cta __attribute__((tls_model("initial-exec"))) = nullptr;
-thread_local ThreadCtx* t_thread __attribute__((tls_model("initial-exec"))) = nullptr;
+thread_local Cta* t_cta = nullptr;
+thread_local ThreadCtx* t_thread = nullptr;
 std::mutex g_device;  // one grid at a time: the static shared section has one copy
 
 void poison(unsigned char* p, size_t bytes) {

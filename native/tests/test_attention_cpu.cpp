@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "expect.h"
+#include "llmk/half_bits.h"
 #include "llmk/llmk.h"
 #include "llmk/mask_math.h"
 
@@ -263,6 +264,119 @@ void bad_columns() {
   EXPECT(out[0] == 7.0f && lse[0] == 7.0f);  // nothing written by a rejected call
 }
 
+/* K and V rows at and past k_len[b] are not part of the input (an uninitialised KV cache may hold
+ * NaN or Inf there): the output must be finite and equal, bit for bit, to the same problem with
+ * zero padding, for every dtype. d 64, blocks 64 x 64, seq_k 128: k_len 100 cuts the second key
+ * block (PARTIAL), 40 the first (the second is past the keys); ALL and bottom-right causal; a
+ * second run adds token columns, some past k_len, beside a tile selection. */
+void nan_kv_padding_cases(uint32_t seed) {
+  const int64_t B = 2, Hq = 2, Hkv = 1, Sq = 64, Sk = 128, d = 64;
+  const std::vector<int32_t> k_lens = {100, 40};
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<float> q(B * Hq * Sq * d), k(B * Hkv * Sk * d), v(k.size());
+  for (float& x : q) x = normal(rng);
+  for (float& x : k) x = normal(rng);
+  for (float& x : v) x = normal(rng);
+  std::vector<float> k_zero = k, v_zero = v, k_bad = k, v_bad = v;
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t h = 0; h < Hkv; ++h)
+      for (int64_t j = k_lens[b]; j < Sk; ++j)
+        for (int64_t e = 0; e < d; ++e) {
+          const int64_t i = ((b * Hkv + h) * Sk + j) * d + e;
+          k_zero[i] = v_zero[i] = 0.0f;
+          const bool odd = ((j + e) & 1) != 0;  // both NaN and +Inf in K and in V
+          k_bad[i] = odd ? INFINITY : NAN;
+          v_bad[i] = odd ? NAN : INFINITY;
+        }
+  const auto encode = [](const std::vector<float>& x, int64_t dtype) {
+    std::vector<unsigned char> out(x.size() * (dtype == LLMK_F32 ? 4 : 2));
+    for (size_t i = 0; i < x.size(); ++i) {
+      if (dtype == LLMK_F32) {
+        std::memcpy(&out[i * 4], &x[i], 4);
+      } else {
+        const uint16_t h = dtype == LLMK_F16 ? llmk::f32_to_f16_bits(x[i]) : llmk::f32_to_bf16_bits(x[i]);
+        std::memcpy(&out[i * 2], &h, 2);
+      }
+    }
+    return out;
+  };
+  for (int with_columns = 0; with_columns < 2; ++with_columns)
+    for (const int64_t op : {LLMK_MASK_ALL, LLMK_MASK_CAUSAL}) {
+      Case c{B, Hq, Hkv, Sq, Sk, d, 64, 64, {}, {64, 64}, k_lens};
+      c.nodes = {leaf(op, 0, 1)};
+      std::vector<int32_t> columns;  // [layout_batch = B, 1, col_cap]
+      if (with_columns) {  // key block 0 listed, block 1 through columns (60..127, those past k_len too)
+        c.selection = {1, 0, 1, 0};  // [B, 1, nqb 1, nkb 2]
+        for (int32_t j = 60; j < Sk; j += 3) c.columns.push_back(j);
+        c.columns.insert(c.columns.end(), 2, -1);
+        for (int64_t b = 0; b < B; ++b) columns.insert(columns.end(), c.columns.begin(), c.columns.end());
+      } else {
+        run_case(c, seed + static_cast<uint32_t>(op));  // the geometry itself against the direct evaluation
+      }
+      Layout l;
+      const llmk_layout_args la = build_layout(c, l);
+      for (const int64_t dtype : {LLMK_F32, LLMK_F16, LLMK_BF16}) {
+        const auto qb = encode(q, dtype), kz = encode(k_zero, dtype), vz = encode(v_zero, dtype);
+        const auto kn = encode(k_bad, dtype), vn = encode(v_bad, dtype);
+        const int64_t rows = B * Hq * Sq;
+        std::vector<float> out_zero(rows * d, -1.0f), out_bad(rows * d, -2.0f), lse_zero(rows, -1.0f),
+            lse_bad(rows, -2.0f);
+        llmk_attn_args a;
+        std::memset(&a, 0, sizeof a);
+        a.struct_bytes = sizeof a;
+        a.batch = B;
+        a.heads_q = Hq;
+        a.heads_kv = Hkv;
+        a.seq_q = Sq;
+        a.seq_k = Sk;
+        a.head_dim = d;
+        a.dtype = dtype;
+        a.out_dtype = LLMK_F32;
+        a.scale = 0.125;
+        a.q = reinterpret_cast<int64_t>(qb.data());
+        a.layout_batch = la.layout_batch;
+        a.layout_heads = la.layout_heads;
+        a.block_q = c.block_q;
+        a.block_k = c.block_k;
+        a.nodes = la.nodes;
+        a.node_count = la.node_count;
+        a.q_lens = la.q_lens;
+        a.k_lens = la.k_lens;
+        a.partial_ptr = la.partial_ptr;
+        a.partial_idx = la.partial_idx;
+        a.full_ptr = la.full_ptr;
+        a.full_idx = la.full_idx;
+        a.col_cap = static_cast<int64_t>(c.columns.size());
+        a.columns = columns.empty() ? 0 : reinterpret_cast<int64_t>(columns.data());
+        llmk_attn_args az = a, an = a;
+        az.k = reinterpret_cast<int64_t>(kz.data());
+        az.v = reinterpret_cast<int64_t>(vz.data());
+        az.out = reinterpret_cast<int64_t>(out_zero.data());
+        az.lse = reinterpret_cast<int64_t>(lse_zero.data());
+        an.k = reinterpret_cast<int64_t>(kn.data());
+        an.v = reinterpret_cast<int64_t>(vn.data());
+        an.out = reinterpret_cast<int64_t>(out_bad.data());
+        an.lse = reinterpret_cast<int64_t>(lse_bad.data());
+        EXPECT(llmk_attn_forward_cpu(&az) == LLMK_OK);
+        EXPECT(llmk_attn_forward_cpu(&an) == LLMK_OK);
+        int64_t non_finite = 0, differ = 0;
+        for (int64_t i = 0; i < rows * d; ++i) {
+          non_finite += std::isfinite(out_bad[i]) ? 0 : 1;
+          differ += std::memcmp(&out_bad[i], &out_zero[i], 4) != 0 ? 1 : 0;
+        }
+        for (int64_t i = 0; i < rows; ++i) differ += std::memcmp(&lse_bad[i], &lse_zero[i], 4) != 0 ? 1 : 0;
+        EXPECT(non_finite == 0);
+        EXPECT(differ == 0);
+        if (non_finite != 0 || differ != 0) {
+          std::fprintf(stderr, "  nan-kv-padding %s%s/%s: %ld non-finite outputs, %ld values differ from zero padding\n",
+                       op == LLMK_MASK_ALL ? "all" : "causal", with_columns ? "+columns" : "",
+                       dtype == LLMK_F32 ? "f32" : dtype == LLMK_F16 ? "f16" : "bf16", (long)non_finite, (long)differ);
+        }
+      }
+    }
+}
+
 void run_all(uint32_t seed) {
   // sliding window (bottom-right aligned) OR sinks, GQA, ragged lengths, blocks smaller than
   // the kernel's sub-tiles and larger than them
@@ -286,6 +400,7 @@ void run_all(uint32_t seed) {
   anti.nodes = {leaf(LLMK_MASK_CAUSAL, 0, 0), leaf(LLMK_MASK_NOT)};
   run_case(anti, seed + 3);
   run_column_cases(seed + 5);
+  nan_kv_padding_cases(seed + 6);
 }
 
 }  // namespace

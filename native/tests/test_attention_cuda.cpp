@@ -76,7 +76,7 @@ struct Problem {
   int64_t col_cap = 0;
   std::vector<int32_t> columns;      // [layout (b, h) rows, col_cap] key columns, or empty
   std::vector<int32_t> gpu_columns;  // what the CUDA call gets when not `columns` (entries to skip)
-  bool nan_kv_padding = false;  // K and V rows at and past k_lens[b] hold NaN (an uninitialised cache)
+  bool nan_kv_padding = false;  // K and V rows at and past k_lens[b] hold NaN / +Inf (an uninitialised cache)
 };
 
 struct HostLayout {
@@ -256,17 +256,17 @@ void run_problem(const Problem& c, MaskData& md, const std::vector<std::pair<int
   for (float& x : q) x = normal(rng);
   for (float& x : k) x = normal(rng);
   for (float& x : v) x = normal(rng);
-  // The CUDA side's K and V: with nan_kv_padding, NaN in every row at and past k_lens[b]. Those
-  // keys are invisible, so the output must not depend on them: the CPU reference keeps finite rows
-  // there (it would turn NaN padding into NaN output itself: it multiplies those rows by P = 0).
-  std::vector<float> k_dev = k, v_dev = v;
+  // With nan_kv_padding, NaN and +Inf in every K and V row at and past k_lens[b], on both sides:
+  // those keys do not exist, so neither backend may read them (P = 0 times NaN or Inf is NaN).
   if (c.nan_kv_padding) {
     for (int64_t b = 0; b < c.B; ++b)
       for (int64_t h = 0; h < c.Hkv; ++h)
         for (int64_t j = c.k_lens.empty() ? c.Sk : c.k_lens[b]; j < c.Sk; ++j)
           for (int64_t e = 0; e < c.d; ++e) {
             const int64_t i = ((b * c.Hkv + h) * c.Sk + j) * c.d + e;
-            k_dev[i] = v_dev[i] = NAN;
+            const bool odd = ((j + e) & 1) != 0;
+            k[i] = odd ? INFINITY : NAN;
+            v[i] = odd ? NAN : INFINITY;
           }
   }
   const std::vector<llmk_mask_node> host_nodes = md.bind(c.nodes, false);
@@ -280,7 +280,6 @@ void run_problem(const Problem& c, MaskData& md, const std::vector<std::pair<int
     const std::string name = c.name + "/" + (dtype == LLMK_F32 ? "f32" : dtype == LLMK_F16 ? "f16" : "bf16") +
                              (out_dtype == LLMK_F32 && dtype != LLMK_F32 ? "->f32" : "");
     const auto qb = encode(q, dtype), kb = encode(k, dtype), vb = encode(v, dtype);
-    const auto kb_dev = encode(k_dev, dtype), vb_dev = encode(v_dev, dtype);
     const int64_t rows = c.B * c.Hq * c.Sq;
     llmk_attn_args a;
     std::memset(&a, 0, sizeof a);
@@ -340,11 +339,11 @@ void run_problem(const Problem& c, MaskData& md, const std::vector<std::pair<int
     }
 
     // CUDA
-    DevBuf gq(bytes_of(qb)), gk(bytes_of(kb_dev)), gv(bytes_of(vb_dev));
+    DevBuf gq(bytes_of(qb)), gk(bytes_of(kb)), gv(bytes_of(vb));
     DevBuf gout(bytes_of(out_cpu)), glse(rows * 4);
     gq.upload(qb.data());
-    gk.upload(kb_dev.data());
-    gv.upload(vb_dev.data());
+    gk.upload(kb.data());
+    gv.upload(vb.data());
     std::vector<unsigned char> poison(out_cpu.size(), 0xff);  // NaN in every dtype
     gout.upload(poison.data());
     glse.upload(poison.data());
@@ -462,9 +461,10 @@ void test_forward() {
     c.block_q = c.block_k = 128;
     run_problem(c, md, all, seed++);
   }
-  // NaN in the K / V rows past k_len (an uninitialised KV cache), seq_k 128: the tensor-core path
-  // must not load them (P = 0 times NaN is NaN). k_len 100 cuts the second 64-key block, 40 the
-  // first (the second is then past the keys); every output must be finite and match the CPU.
+  // NaN and +Inf in the K / V rows past k_len (an uninitialised KV cache), seq_k 128, on both
+  // backends: neither may read them (P = 0 times NaN or Inf is NaN). k_len 100 cuts the second
+  // 64-key block, 40 the first (the second is then past the keys); every output must be finite
+  // and the two backends must agree.
   {
     Problem c;
     c.name = "nan-kv-padding";
@@ -609,8 +609,9 @@ void add_columns(Problem& c, int64_t cap, uint32_t every, bool junk, uint32_t se
 
 /* Token key columns beside a tile selection: the tensor-core path (d 64 / 128, 64-slot chunks,
  * layout blocks of 64 and 128), the general path (F32 and an odd d, 16-slot chunks, block 32),
- * a window (columns partly visible, far chunks skipped), varlen lengths (columns past k_len), and
- * junk entries only the CUDA side gets; every case is compared with the CPU on the clean rows. */
+ * a window (columns partly visible, far chunks skipped), varlen lengths (columns past k_len, whose
+ * K / V rows hold NaN and +Inf on both sides), and junk entries only the CUDA side gets; every
+ * case is compared with the CPU on the clean rows. */
 void test_columns() {
   MaskData md;
   const std::vector<std::pair<int64_t, int64_t>> all = {
@@ -671,6 +672,7 @@ void test_columns() {
     c.Sk = 180;
     c.q_lens = {150, 100};
     c.k_lens = {180, 120};
+    c.nan_kv_padding = true;  // the column pass must not gather the rows past k_len either
     select_tiles(c, md, causal, 64, seed++);
     add_columns(c, 64, 2, true, seed++);
     run_problem(c, md, all, seed++);

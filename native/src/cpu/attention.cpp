@@ -5,7 +5,8 @@
  * order, so results do not depend on the thread count). Each KV block is cut into sub-tiles of
  * <= kColChunk keys: S = (scale Q) K^T with the cut cross-entropy's logit GEMM, the element
  * predicate on partial tiles only, the softmax step (isa), O = alpha O + P V with the CCE's
- * gemm_acc. F16/BF16 operands are widened to fp32 once per tile; all arithmetic is fp32. */
+ * gemm_acc. F16/BF16 operands are widened to fp32 once per tile; all arithmetic is fp32. K / V
+ * rows at or past the batch row's key length are never read (NaN padding must not reach P V). */
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -228,6 +229,8 @@ void visit_columns(const ForwardPlan& p, TileBuffers& t, const MaskRow& mr, int6
     while (pi < npart && part[pi] < kb) ++pi;  // columns ascend: the list cursors only advance
     while (fi < nfull && full[fi] < kb) ++fi;
     if ((pi < npart && part[pi] == kb) || (fi < nfull && full[fi] == kb)) continue;
+    // EMPTY also for a key at or past k_len (the classifier clips to the lengths): its K / V rows
+    // are never gathered, so padding cannot reach P V.
     const int cls = mask_tile_class(p.nodes, a.node_count, mr, q0, q0 + rows, j, j + 1);
     if (cls == LLMK_TILE_EMPTY) continue;
     const int g = cls == LLMK_TILE_PARTIAL ? 1 : 0;
@@ -279,6 +282,11 @@ void run_task(const ForwardPlan& p, TileBuffers& t, int64_t task) {
   // narrower than kColChunk (MInference's 64) a sub-tile per block would run the logit and PV
   // GEMMs at a fraction of their width. A span with a partial block re-classifies each sub-tile
   // (visit_subtile), so its full parts still skip the element mask.
+  // Spans end at k_lim = min(seq_k, k_len): keys at or past it do not exist for this batch row,
+  // and their K / V rows (the padding of a KV cache, possibly NaN or Inf) are never read. Masking
+  // them is not enough: P V would multiply them by P = 0, and 0 * NaN = 0 * Inf = NaN. A block
+  // the cut shortens was PARTIAL (the lengths cut it), so its sub-tiles are re-classified anyway.
+  const int64_t k_lim = mr.k_len < a.seq_k ? mr.k_len : a.seq_k;
   int64_t span_begin = -1, span_end = -1;
   bool span_partial = false;
   const auto visit_span = [&]() {
@@ -291,7 +299,8 @@ void run_task(const ForwardPlan& p, TileBuffers& t, int64_t task) {
     const bool take_partial = fi >= fe || (pi < pe && p.partial_idx[pi] < p.full_idx[fi]);
     const int64_t kb = take_partial ? p.partial_idx[pi++] : p.full_idx[fi++];
     const int64_t k_begin = kb * a.block_k;
-    const int64_t k_end = k_begin + a.block_k < a.seq_k ? k_begin + a.block_k : a.seq_k;
+    if (k_begin >= k_lim) continue;  // wholly past the row's keys: nothing to read
+    const int64_t k_end = k_begin + a.block_k < k_lim ? k_begin + a.block_k : k_lim;
     if (k_begin == span_end) {
       span_end = k_end;
       span_partial = span_partial || take_partial;

@@ -110,7 +110,9 @@ public final class SparseAttentionRef {
           while (pp < pe || fp < fe) {
             boolean full = pp >= pe || (fp < fe && idx[1][fp] < idx[0][pp]);
             int kb = full ? idx[1][fp++] : idx[0][pp++];
-            int end = Math.min((kb + 1) * bk, p.sk);
+            // Keys at or past kLen do not exist for this batch: never gathered, as the kernels
+            // never read their K / V rows (a FULL block of a compiled layout ends before kLen).
+            int end = Math.min((kb + 1) * bk, Math.min(p.sk, kl));
             for (int j = kb * bk; j < end; j++) {
               if (full || mask.visible(bi, h, i, j, ql, kl)) {
                 keys[n++] = j;

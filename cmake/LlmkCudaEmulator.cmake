@@ -14,6 +14,7 @@ add_library(llmk_cuda_emu STATIC
   ${LLMK_EMU_DIR}/runtime.cpp)
 set_target_properties(llmk_cuda_emu PROPERTIES POSITION_INDEPENDENT_CODE ON)
 target_include_directories(llmk_cuda_emu PUBLIC ${LLMK_EMU_DIR} ${LLMK_CUDA_INCLUDE_DIR})
+target_link_libraries(llmk_cuda_emu PUBLIC ${CMAKE_DL_LIBS})  # dladdr: LLMK_EMU_KERNEL_LOG
 # TLS descriptors (gnu2): the scheduler's thread-locals are read on every threadIdx, barrier and
 # collective, and a __tls_get_addr call each time cost ~9%. (initial-exec would be faster still,
 # but marks the library STATIC_TLS, which a JVM cannot dlopen.)

@@ -2,6 +2,8 @@
  * are fibers; each runs until it waits at a barrier or a warp collective or returns. When none
  * can run, either a barrier completes (all live threads wait at the same one) or the CTA is
  * stuck, and the report names every waiting site. */
+#include <dlfcn.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -9,6 +11,7 @@
 #include <mutex>
 #include <new>
 #include <random>
+#include <set>
 #include <cstring>
 #include <string>
 
@@ -240,6 +243,36 @@ cudaError_t check_config(const void* kernel, dim3 grid, dim3 block, size_t smem,
   return cudaSuccess;
 }
 
+/* LLMK_EMU_KERNEL_LOG=FILE: the kernels launched by this process are appended to FILE at exit,
+ * one line per kernel: its offset in the library, then the library's path. The offsets name the
+ * kernels through the library's symbol table (cuda/emulator/kernel-coverage.sh). */
+struct KernelLog {
+  std::mutex mutex;
+  std::set<std::pair<std::string, uintptr_t>> seen;
+  std::string path;
+  KernelLog() {
+    const char* p = std::getenv("LLMK_EMU_KERNEL_LOG");
+    if (p) path = p;
+  }
+  ~KernelLog() {
+    if (path.empty() || seen.empty()) return;
+    if (FILE* f = std::fopen(path.c_str(), "a")) {
+      for (const auto& k : seen) std::fprintf(f, "%#lx %s\n", static_cast<unsigned long>(k.second), k.first.c_str());
+      std::fclose(f);
+    }
+  }
+};
+KernelLog g_kernel_log;
+
+void record_kernel(const void* kernel) {
+  if (g_kernel_log.path.empty()) return;
+  Dl_info info;
+  if (!dladdr(kernel, &info) || !info.dli_fname) return;
+  const uintptr_t offset = reinterpret_cast<uintptr_t>(kernel) - reinterpret_cast<uintptr_t>(info.dli_fbase);
+  std::lock_guard<std::mutex> lock(g_kernel_log.mutex);
+  g_kernel_log.seen.insert({info.dli_fname, offset});
+}
+
 }  // namespace
 
 ThreadCtx& current_thread() { return *t_thread; }
@@ -304,6 +337,7 @@ unsigned char* dynamic_smem() { return t_cta->dyn_smem; }
 
 void run_grid(const void* kernel, dim3 grid, dim3 block, size_t smem, cudaStream_t stream, KernelInvoker invoke,
               const void* closure) {
+  record_kernel(kernel);
   std::string why;
   const cudaError_t bad = check_config(kernel, grid, block, smem, stream, why);
   if (bad != cudaSuccess) {

@@ -356,7 +356,10 @@ void run_grid(const void* kernel, dim3 grid, dim3 block, size_t smem, cudaStream
   c.warps.resize(static_cast<size_t>((c.nthreads + 31) / 32));
   // Exactly the requested bytes, so that AddressSanitizer sees an overrun of dynamic shared memory.
   const size_t dyn_bytes = smem > 0 ? smem : 1;
-  std::unique_ptr<unsigned char[]> dyn(new (std::align_val_t(128)) unsigned char[dyn_bytes]);
+  struct AlignedDelete {
+    void operator()(unsigned char* p) const { ::operator delete[](p, std::align_val_t(128)); }
+  };
+  std::unique_ptr<unsigned char[], AlignedDelete> dyn(new (std::align_val_t(128)) unsigned char[dyn_bytes]);
   c.dyn_smem = dyn.get();
   c.dyn_bytes = smem;
   Cta* saved_cta = t_cta;

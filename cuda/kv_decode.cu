@@ -110,6 +110,9 @@ __global__ void __launch_bounds__(kThreads, 1) decode_partial(const void* __rest
         sum += p;
       }
       sum = llmk::kv::warp_sum(sum);
+      // Every lane read ms[g] above; a shuffle orders no memory, so lane 0 waits for those reads
+      // here before it overwrites ms[g] (ThreadSanitizer on the emulated device reported the race).
+      __syncwarp();
       if (lane == 0) {
         const float alpha = llmk::kv::exp_diff(m_old, m_new);
         al[g] = alpha;

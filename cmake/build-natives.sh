@@ -2,7 +2,8 @@
 # Configures and builds libllmkernels.so with CMake and copies it to OUT_DIR.
 # Called by Maven (java/pom.xml, javacpp buildCommand) before the JNI glue is compiled.
 # Usage: build-natives.sh BUILD_DIR OUT_DIR [extra cmake -D options...]
-# Environment: LLMK_CUDA_ARCHS (e.g. "90a"), LLMK_CUDA (AUTO|ON|OFF), LLMK_JOBS.
+# Environment: LLMK_CUDA_ARCHS (e.g. "90a"), LLMK_CUDA (AUTO|ON|OFF), LLMK_JOBS,
+# LLMK_SKIP_CTEST=1 (the CTest programs are built, not run: -Pcuda-emulated, bench/gpu/make-bundle.sh).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 build_dir=$1
@@ -24,4 +25,8 @@ cp -f "$build_dir/libllmkernels.so" "$out_dir/"
 # natives jar carries the build machine's copy; JavaCPP preloads it from the jar.
 cp -fL "$(g++ -print-file-name=libgomp.so.1)" "$out_dir/libgomp.so.1"
 # Native unit tests (index math, ABI error contract, every CPU variant): seconds, every build.
+if [ "${LLMK_SKIP_CTEST:-0}" = 1 ]; then
+  echo "build-natives.sh: LLMK_SKIP_CTEST=1: ctest not run for $build_dir"
+  exit 0
+fi
 ctest --test-dir "$build_dir" --output-on-failure

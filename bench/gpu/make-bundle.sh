@@ -34,9 +34,9 @@ mvn -B -q dependency:copy-dependencies -DincludeGroupIds=org.bytedeco -DoutputDi
 
 if [ "$emulated" = 1 ]; then
   echo "== natives against the CUDA emulator (tests only; not a GPU build)"
-  LLMK_SKIP_CTEST=1 cmake/build-natives.sh "$root/java/target/cmake-bundle-emulated" "$root/java/target/native-bundle" \
-    -DLLMK_CUDA_EMULATION=ON
-  cmake_dir="$root/java/target/cmake-bundle-emulated"
+  # The build folder of `mvn -Pcuda-emulated`: after that run, nothing is rebuilt.
+  cmake_dir="$root/java/target/cmake-emulated"
+  LLMK_SKIP_CTEST=1 cmake/build-natives.sh "$cmake_dir" "$root/java/target/native-bundle" -DLLMK_CUDA_EMULATION=ON
 else
   echo "== natives for sm_$archs only"
   LLMK_CUDA=ON LLMK_CUDA_ARCHS="$archs" LLMK_CUDA_PTX="" \

@@ -10,7 +10,22 @@ import org.junit.jupiter.api.Assumptions;
 
 /** Backends a parity test can run here, and the skip-with-reason rules for the others. */
 public final class TestBackends {
+  /**
+   * llmk.cudaEmulated, which -Pcuda-emulated sets: the build made the emulated library, so the gpu
+   * tests must run on its device (a missing CUDA backend fails them instead of skipping them).
+   */
+  private static final boolean EXPECT_EMULATED = Boolean.getBoolean("llmk.cudaEmulated");
+
   private TestBackends() {}
+
+  /**
+   * True when the CUDA backend is the SIMT emulator (cuda/emulator, built with -Pcuda-emulated):
+   * every CUDA thread is a fiber on the CPU, so kernels run correctly but far slower than on a GPU,
+   * and the device is no real one (compiled architectures "emulated").
+   */
+  public static boolean emulated() {
+    return EXPECT_EMULATED || (Cuda.isAvailable() && "emulated".equals(Cuda.compiledArchitectures()));
+  }
 
   /** Host backends that can run: JAVA always, NATIVE when the library loaded. */
   public static List<Backend> host() {
@@ -38,6 +53,11 @@ public final class TestBackends {
   }
 
   public static void assumeCuda() {
+    if (EXPECT_EMULATED) {
+      Assertions.assertTrue(Cuda.isAvailable(),
+          () -> "-Pcuda-emulated built the emulated CUDA library, but CUDA is unavailable: "
+              + Cuda.unavailabilityCause().getMessage());
+    }
     Assumptions.assumeTrue(Cuda.isAvailable(), () -> "skipped: " + Cuda.unavailabilityCause().getMessage());
   }
 }

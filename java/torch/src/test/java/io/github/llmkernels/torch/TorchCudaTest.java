@@ -28,6 +28,9 @@ class TorchCudaTest {
   @BeforeEach
   void assumeGpu() {
     TestBackends.assumeCuda();
+    Assumptions.assumeFalse(TestBackends.emulated(),
+        "skipped: the CUDA device is the emulator (-Pcuda-emulated): these tests need libtorch's CUDA build on a"
+            + " real GPU; torch's CUDA tensors and streams are not the emulated device's");
     Assumptions.assumeTrue(TorchStreams.isAvailable(),
         "skipped: torch reports no CUDA (the CPU build of the Bytedeco PyTorch presets is on the class path)");
   }

@@ -75,9 +75,9 @@ else
 fi
 
 if [ $emulated = 1 ]; then
-  demo_args=(--seq 2048 --attention-seq 512 --tokens 64)
+  demo_args=(--smoke --seq 2048 --attention-seq 512 --tokens 64)
   smoke=(-Dllmk.gpubench.smoke=true)
-  prefill_seqs=1024
+  prefill_seqs=512
 else
   demo_args=(--seq 131072 --attention-seq 32768)
   smoke=()

@@ -106,6 +106,35 @@ std::string compute_ldmatrix(WarpSlot& w, bool trans) {
   return std::string();
 }
 
+/* Lane l's part of the 16 x 16 A tile (the a-layout; for mma.sp the kept values) from its four
+ * registers in[0..3], and of the 16 x 8 accumulator from the float bits in[c0], in[c0 + 1]
+ * (row g) and in[c0 + 2], in[c0 + 3] (row g + 8). */
+void unpack_a_c(const uint64_t* in, int l, int type, int c0, float (&A)[16][16], float (&C)[16][8]) {
+  const int g = l >> 2, t = l & 3;
+  for (int h = 0; h < 2; ++h) {
+    A[g][2 * t + h] = element(static_cast<uint32_t>(in[0]), h, type);
+    A[g + 8][2 * t + h] = element(static_cast<uint32_t>(in[1]), h, type);
+    A[g][2 * t + 8 + h] = element(static_cast<uint32_t>(in[2]), h, type);
+    A[g + 8][2 * t + 8 + h] = element(static_cast<uint32_t>(in[3]), h, type);
+    C[g][2 * t + h] = f32(in[c0 + h]);
+    C[g + 8][2 * t + h] = f32(in[c0 + 2 + h]);
+  }
+}
+
+/* D = A (16 x K) B (K x 8) + C into every lane's four accumulator registers, k in order. */
+template <int K>
+void store_d(WarpSlot& w, const float (&A)[16][K], const float (&B)[K][8], const float (&C)[16][8]) {
+  for (int l = 0; l < 32; ++l) {
+    const int g = l >> 2, t = l & 3;
+    for (int i = 0; i < 4; ++i) {
+      const int r = g + 8 * (i >> 1), c = 2 * t + (i & 1);
+      float acc = C[r][c];
+      for (int k = 0; k < K; ++k) acc += A[r][k] * B[k][c];
+      w.out[l][i] = bits_of(acc);
+    }
+  }
+}
+
 /* in: a[0..3], b[0..1], c[0..3] (float bits), type. */
 std::string compute_mma(WarpSlot& w) {
   const int type = static_cast<int>(w.in[0][10]);
@@ -113,31 +142,13 @@ std::string compute_mma(WarpSlot& w) {
   for (int l = 0; l < 32; ++l) {
     if (static_cast<int>(w.in[l][10]) != type) return "lanes disagree on the element type";
     const int g = l >> 2, t = l & 3;
-    const uint32_t* a = nullptr;
-    uint32_t ar[4], br[2];
-    for (int i = 0; i < 4; ++i) ar[i] = static_cast<uint32_t>(w.in[l][i]);
-    for (int i = 0; i < 2; ++i) br[i] = static_cast<uint32_t>(w.in[l][4 + i]);
-    a = ar;
+    unpack_a_c(w.in[l], l, type, 6, A, C);
     for (int h = 0; h < 2; ++h) {
-      A[g][2 * t + h] = element(a[0], h, type);
-      A[g + 8][2 * t + h] = element(a[1], h, type);
-      A[g][2 * t + 8 + h] = element(a[2], h, type);
-      A[g + 8][2 * t + 8 + h] = element(a[3], h, type);
-      B[2 * t + h][g] = element(br[0], h, type);
-      B[2 * t + 8 + h][g] = element(br[1], h, type);
-      C[g][2 * t + h] = f32(w.in[l][6 + h]);
-      C[g + 8][2 * t + h] = f32(w.in[l][8 + h]);
+      B[2 * t + h][g] = element(static_cast<uint32_t>(w.in[l][4]), h, type);
+      B[2 * t + 8 + h][g] = element(static_cast<uint32_t>(w.in[l][5]), h, type);
     }
   }
-  for (int l = 0; l < 32; ++l) {
-    const int g = l >> 2, t = l & 3;
-    for (int i = 0; i < 4; ++i) {
-      const int r = g + 8 * (i >> 1), c = 2 * t + (i & 1);
-      float acc = C[r][c];
-      for (int k = 0; k < 16; ++k) acc += A[r][k] * B[k][c];
-      w.out[l][i] = bits_of(acc);
-    }
-  }
+  store_d<16>(w, A, B, C);
   return std::string();
 }
 
@@ -152,18 +163,9 @@ std::string compute_mma_sp(WarpSlot& w) {
     if (static_cast<int>(w.in[l][14]) != type || static_cast<int>(w.in[l][13]) != selector)
       return "lanes disagree on the element type or the sparsity selector";
     const int g = l >> 2, t = l & 3;
-    uint32_t a[4], b[4];
-    for (int i = 0; i < 4; ++i) a[i] = static_cast<uint32_t>(w.in[l][i]);
-    for (int i = 0; i < 4; ++i) b[i] = static_cast<uint32_t>(w.in[l][4 + i]);
-    for (int h = 0; h < 2; ++h) {
-      V[g][2 * t + h] = element(a[0], h, type);
-      V[g + 8][2 * t + h] = element(a[1], h, type);
-      V[g][2 * t + 8 + h] = element(a[2], h, type);
-      V[g + 8][2 * t + 8 + h] = element(a[3], h, type);
-      for (int i = 0; i < 4; ++i) B[2 * t + 8 * i + h][g] = element(b[i], h, type);
-      C[g][2 * t + h] = f32(w.in[l][8 + h]);
-      C[g + 8][2 * t + h] = f32(w.in[l][10 + h]);
-    }
+    unpack_a_c(w.in[l], l, type, 8, V, C);
+    for (int h = 0; h < 2; ++h)
+      for (int i = 0; i < 4; ++i) B[2 * t + 8 * i + h][g] = element(static_cast<uint32_t>(w.in[l][4 + i]), h, type);
     if (t == 2 * selector || t == 2 * selector + 1) {
       const uint32_t e = static_cast<uint32_t>(w.in[l][12]);
       meta[g][t - 2 * selector] = e & 0xffffu;
@@ -182,15 +184,7 @@ std::string compute_mma_sp(WarpSlot& w) {
       A[r][4 * grp + i1] = V[r][2 * grp + 1];
     }
   }
-  for (int l = 0; l < 32; ++l) {
-    const int g = l >> 2, t = l & 3;
-    for (int i = 0; i < 4; ++i) {
-      const int r = g + 8 * (i >> 1), c = 2 * t + (i & 1);
-      float acc = C[r][c];
-      for (int k = 0; k < 32; ++k) acc += A[r][k] * B[k][c];
-      w.out[l][i] = bits_of(acc);
-    }
-  }
+  store_d<32>(w, A, B, C);
   return std::string();
 }
 

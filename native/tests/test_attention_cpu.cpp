@@ -83,17 +83,10 @@ llmk_layout_args build_layout(const Case& c, Layout& l) {
   return la;
 }
 
-void run_case(const Case& c, uint32_t seed) {
-  Layout l;
-  const llmk_layout_args la = build_layout(c, l);
-
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> normal(0.0f, 1.0f);
-  std::vector<float> q(c.B * c.Hq * c.Sq * c.d), k(c.B * c.Hkv * c.Sk * c.d), v(k.size());
-  for (float& x : q) x = normal(rng);
-  for (float& x : k) x = normal(rng);
-  for (float& x : v) x = normal(rng);
-  std::vector<float> out(q.size(), NAN), lse(c.B * c.Hq * c.Sq, NAN);
+/* The forward arguments of case c over layout la: shapes, dtypes, layout and columns
+ * ([layout_batch, layout_heads, col_cap] as given); tensors, scale and softcap left to the caller. */
+llmk_attn_args forward_args(const Case& c, const llmk_layout_args& la, int64_t dtype,
+                            const std::vector<int32_t>& columns) {
   llmk_attn_args a;
   std::memset(&a, 0, sizeof a);
   a.struct_bytes = sizeof a;
@@ -103,15 +96,8 @@ void run_case(const Case& c, uint32_t seed) {
   a.seq_q = c.Sq;
   a.seq_k = c.Sk;
   a.head_dim = c.d;
-  a.dtype = LLMK_F32;
+  a.dtype = dtype;
   a.out_dtype = LLMK_F32;
-  a.scale = 1.0 / std::sqrt(static_cast<double>(c.d));
-  a.softcap = c.softcap;
-  a.q = reinterpret_cast<int64_t>(q.data());
-  a.k = reinterpret_cast<int64_t>(k.data());
-  a.v = reinterpret_cast<int64_t>(v.data());
-  a.out = reinterpret_cast<int64_t>(out.data());
-  a.lse = reinterpret_cast<int64_t>(lse.data());
   a.layout_batch = la.layout_batch;
   a.layout_heads = la.layout_heads;
   a.block_q = c.block_q;
@@ -125,7 +111,29 @@ void run_case(const Case& c, uint32_t seed) {
   a.full_ptr = la.full_ptr;
   a.full_idx = la.full_idx;
   a.col_cap = static_cast<int64_t>(c.columns.size());
-  a.columns = c.columns.empty() ? 0 : reinterpret_cast<int64_t>(c.columns.data());
+  a.columns = columns.empty() ? 0 : reinterpret_cast<int64_t>(columns.data());
+  return a;
+}
+
+void run_case(const Case& c, uint32_t seed) {
+  Layout l;
+  const llmk_layout_args la = build_layout(c, l);
+
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<float> q(c.B * c.Hq * c.Sq * c.d), k(c.B * c.Hkv * c.Sk * c.d), v(k.size());
+  for (float& x : q) x = normal(rng);
+  for (float& x : k) x = normal(rng);
+  for (float& x : v) x = normal(rng);
+  std::vector<float> out(q.size(), NAN), lse(c.B * c.Hq * c.Sq, NAN);
+  llmk_attn_args a = forward_args(c, la, LLMK_F32, c.columns);
+  a.scale = 1.0 / std::sqrt(static_cast<double>(c.d));
+  a.softcap = c.softcap;
+  a.q = reinterpret_cast<int64_t>(q.data());
+  a.k = reinterpret_cast<int64_t>(k.data());
+  a.v = reinterpret_cast<int64_t>(v.data());
+  a.out = reinterpret_cast<int64_t>(out.data());
+  a.lse = reinterpret_cast<int64_t>(lse.data());
   const int32_t rc = llmk_attn_forward_cpu(&a);
   EXPECT(rc == LLMK_OK);
   if (rc != LLMK_OK) std::fprintf(stderr, "  %s\n", llmk_last_error());
@@ -322,33 +330,9 @@ void nan_kv_padding_cases(uint32_t seed) {
         const int64_t rows = B * Hq * Sq;
         std::vector<float> out_zero(rows * d, -1.0f), out_bad(rows * d, -2.0f), lse_zero(rows, -1.0f),
             lse_bad(rows, -2.0f);
-        llmk_attn_args a;
-        std::memset(&a, 0, sizeof a);
-        a.struct_bytes = sizeof a;
-        a.batch = B;
-        a.heads_q = Hq;
-        a.heads_kv = Hkv;
-        a.seq_q = Sq;
-        a.seq_k = Sk;
-        a.head_dim = d;
-        a.dtype = dtype;
-        a.out_dtype = LLMK_F32;
+        llmk_attn_args a = forward_args(c, la, dtype, columns);
         a.scale = 0.125;
         a.q = reinterpret_cast<int64_t>(qb.data());
-        a.layout_batch = la.layout_batch;
-        a.layout_heads = la.layout_heads;
-        a.block_q = c.block_q;
-        a.block_k = c.block_k;
-        a.nodes = la.nodes;
-        a.node_count = la.node_count;
-        a.q_lens = la.q_lens;
-        a.k_lens = la.k_lens;
-        a.partial_ptr = la.partial_ptr;
-        a.partial_idx = la.partial_idx;
-        a.full_ptr = la.full_ptr;
-        a.full_idx = la.full_idx;
-        a.col_cap = static_cast<int64_t>(c.columns.size());
-        a.columns = columns.empty() ? 0 : reinterpret_cast<int64_t>(columns.data());
         llmk_attn_args az = a, an = a;
         az.k = reinterpret_cast<int64_t>(kz.data());
         az.v = reinterpret_cast<int64_t>(vz.data());

@@ -30,6 +30,8 @@ final class CceDemo {
   private CceDemo() {}
 
   static void run(PrintStream out, int tokens) {
+    final int D = Demo.smoke ? 128 : CceDemo.D;
+    final int V = Demo.smoke ? 4000 : CceDemo.V;
     String label = String.format("cut cross-entropy BF16 N %d D %d V %d", tokens, D, V);
     out.printf("%-52s %-7s %10s %10s %10s %12s %s%n", "kernel / shape", "backend", "fwd ms", "fwd+bwd ms",
         "skipped", "workspace", "max |loss - ref| (" + CHECKED_ROWS + " rows)");

@@ -20,6 +20,11 @@ import java.util.List;
  */
 final class Demo {
   private static final int RUNS = 5;
+  /**
+   * {@code --smoke}: one run per figure and small fixed shapes (CCE D 128 V 4000, 2:4 512 x 256),
+   * so that the whole demo finishes on the emulated CUDA device; its timings mean nothing.
+   */
+  static boolean smoke;
 
   private Demo() {}
 
@@ -27,6 +32,9 @@ final class Demo {
     int seqLen = 32768;
     int tokens = 512;
     int attentionSeq = 8192;
+    for (String a : args) {
+      smoke |= a.equals("--smoke");
+    }
     for (int i = 0; i + 1 < args.length; i++) {
       if (args[i].equals("--seq")) {
         seqLen = Integer.parseInt(args[i + 1]);
@@ -36,7 +44,8 @@ final class Demo {
         attentionSeq = Integer.parseInt(args[i + 1]);
       }
     }
-    out.println("== demo (median of " + RUNS + " runs after one warm-up; error vs the Java reference)");
+    out.println("== demo (median of " + runs() + " runs after one warm-up; error vs the Java reference)"
+        + (smoke ? " SMOKE shapes" : ""));
     out.printf("%-52s %-7s %10s %10s %s%n", "kernel / shape", "backend", "ms", "GB/s", "max error");
     gather(out, seqLen);
     out.println();
@@ -94,15 +103,19 @@ final class Demo {
     return diffs;
   }
 
+  static int runs() {
+    return smoke ? 1 : RUNS;
+  }
+
   static double medianMillis(Runnable kernel) {
     kernel.run();
-    double[] ms = new double[RUNS];
-    for (int r = 0; r < RUNS; r++) {
+    double[] ms = new double[runs()];
+    for (int r = 0; r < ms.length; r++) {
       long t0 = System.nanoTime();
       kernel.run();
       ms[r] = (System.nanoTime() - t0) / 1e6;
     }
     Arrays.sort(ms);
-    return ms[RUNS / 2];
+    return ms[ms.length / 2];
   }
 }

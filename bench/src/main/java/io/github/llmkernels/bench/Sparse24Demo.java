@@ -31,6 +31,8 @@ final class Sparse24Demo {
   private Sparse24Demo() {}
 
   static void run(PrintStream out, int tokens) {
+    final int M = Demo.smoke ? 512 : Sparse24Demo.M;
+    final int K = Demo.smoke ? 256 : Sparse24Demo.K;
     out.printf("%-52s %-7s %10s %10s %8s %s%n", "kernel / shape", "backend", "2:4 ms", "dense ms", "speedup",
         "max |y - ref| (" + CHECKED_ROWS + " rows)");
     List<Backend> backends = new ArrayList<>();
@@ -76,6 +78,8 @@ final class Sparse24Demo {
   private static void matmulRow(PrintStream out, Backend backend, Exec exec, Timer timer, Tensor xHost,
       Tensor pruned, Sparse24Weight sparse) {
     long n = xHost.shape(0);
+    long M = pruned.shape(0);
+    long K = pruned.shape(1);
     try (Tensor x = xHost.to(pruned.device());
         Tensor y = Tensor.allocate(DType.BF16, pruned.device(), n, M);
         Tensor yDense = Tensor.allocate(DType.BF16, pruned.device(), n, M)) {

@@ -42,6 +42,26 @@ public final class Shapes {
     return strides;
   }
 
+  /**
+   * Row-major with no gaps, as PyTorch's {@code is_contiguous}: the stride of a size-1 dimension
+   * does not matter (a slice of one head of {@code [B, H, S, D]} is contiguous).
+   */
+  public static boolean isContiguous(long[] shape, long[] strides) {
+    long expected = 1;
+    for (int i = shape.length - 1; i >= 0; i--) {
+      if (shape[i] == 0) {
+        return true;  // no elements
+      }
+      if (shape[i] != 1) {
+        if (strides[i] != expected) {
+          return false;
+        }
+        expected *= shape[i];
+      }
+    }
+    return true;
+  }
+
   public static String format(long[] shape) {
     return Arrays.toString(shape);
   }

@@ -50,7 +50,7 @@ public final class Tensor implements AutoCloseable {
           "strides " + Arrays.toString(strides) + " must have one entry per dimension of shape " + Shapes.format(shape));
     }
     checkFitsMemory();
-    this.contiguous = Arrays.equals(this.strides, Shapes.contiguousStrides(this.shape)) || numel <= 1;
+    this.contiguous = Shapes.isContiguous(this.shape, this.strides) || numel <= 1;
   }
 
   private void checkFitsMemory() {

@@ -106,6 +106,22 @@ class TensorTest {
   }
 
   @Test
+  void sliceOfOneAlongALeadingDimensionIsContiguous() {
+    // One head of [1, H, S, D]: shape [1, 1, S, D], strides [H S D, S D, D, 1]. As in PyTorch, the
+    // stride of a size-1 dimension does not matter; the GPU harness copies into such slices.
+    try (Tensor t = Tensor.zeros(DType.F32, Device.CPU, 1, 3, 2, 2);
+        Tensor head = Tensor.of(new float[] {1, 2, 3, 4}, 1, 1, 2, 2);
+        Tensor s = t.slice(1, 1, 2)) {
+      assertTrue(s.isContiguous());
+      s.copyFrom(head);
+      assertArrayEquals(new float[] {0, 0, 0, 0, 1, 2, 3, 4, 0, 0, 0, 0}, t.toFloatArray());
+      try (Tensor cols = t.slice(3, 0, 1)) {  // [1, 3, 2, 1]: strides still leave gaps
+        assertFalse(cols.isContiguous());
+      }
+    }
+  }
+
+  @Test
   void wrapsDirectBuffersWithoutCopying() {
     ByteBuffer buffer = ByteBuffer.allocateDirect(16).order(ByteOrder.LITTLE_ENDIAN);
     buffer.putFloat(0, 1.5f).putFloat(12, -2f);

@@ -12,10 +12,6 @@ const char* kind_name(int kind) {
   return kind >= 0 && kind < kKindCount ? names[kind] : "?";
 }
 
-namespace {
-std::string site_of(const WarpSlot& w) { return format_site(w.site); }
-}  // namespace
-
 const uint64_t* warp_collective(Site site, int kind, unsigned mask, const uint64_t* in, int words) {
   ThreadCtx& t = current_thread();
   const unsigned bit = 1u << t.lane;
@@ -32,7 +28,7 @@ const uint64_t* warp_collective(Site site, int kind, unsigned mask, const uint64
   } else if (w.kind != kind || w.mask != mask) {
     fail_kernel("warp " + std::to_string(t.warp) + ": lane " + std::to_string(t.lane) + " reached " +
                 kind_name(kind) + " at " + format_site(site) + " (mask " + format_lanes(mask) + ") while lanes " +
-                format_lanes(w.arrived) + " wait at " + kind_name(w.kind) + " at " + site_of(w) + " (mask " +
+                format_lanes(w.arrived) + " wait at " + kind_name(w.kind) + " at " + format_site(w.site) + " (mask " +
                 format_lanes(w.mask) + ")");
   }
   for (int i = 0; i < words; ++i) w.in[t.lane][i] = in[i];  // no memcpy: bookkeeping stays invisible to TSan
@@ -42,7 +38,7 @@ const uint64_t* warp_collective(Site site, int kind, unsigned mask, const uint64
   const unsigned existing = lanes_in_current_warp();
   if (w.arrived == (mask & existing)) {
     if (reads_memory) tsan_acquire(&w.tsan_sync);  // the last lane reads on every lane's behalf
-    const std::string err = compute_collective(w, static_cast<int>(__builtin_popcount(existing)));
+    const std::string err = compute_collective(w);
     if (!err.empty()) fail_kernel(std::string(kind_name(kind)) + " at " + format_site(site) + ": " + err);
     w.kind = -1;
     wake_lanes(w.arrived);
@@ -106,8 +102,7 @@ std::string compute_shuffle(WarpSlot& w) {
 
 }  // namespace
 
-std::string compute_collective(WarpSlot& w, int lanes_in_warp) {
-  (void)lanes_in_warp;
+std::string compute_collective(WarpSlot& w) {
   switch (w.kind) {
     case kSyncwarp:
       return std::string();

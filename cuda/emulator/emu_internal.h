@@ -86,7 +86,7 @@ const char* kind_name(int kind);
 
 /* Computes every participating lane's out[] from in[] (collectives.cpp / ptx.cpp).
  * Returns an empty string, or what is wrong (reported as a launch failure). */
-std::string compute_collective(WarpSlot& w, int lanes_in_warp);
+std::string compute_collective(WarpSlot& w);
 
 /* Publishes this lane's operands, waits for the rest of `mask`, and returns its out record.
  * Mismatched kind or mask, a lane outside its own mask: reported as a launch failure. */

@@ -91,13 +91,12 @@ cudaError_t release(void* p) {
 cudaError_t copy(void* dst, const void* src, size_t n, cudaMemcpyKind kind, cudaStream_t s) {
   if (!valid_stream(s)) return fail(cudaErrorInvalidResourceHandle);
   if (n == 0) return cudaSuccess;
+  // The device side of an explicit direction is range-checked; cudaMemcpyDefault (unified
+  // addressing, which the library does not use) and host-to-host are not.
   const bool dst_dev = kind == cudaMemcpyHostToDevice || kind == cudaMemcpyDeviceToDevice;
   const bool src_dev = kind == cudaMemcpyDeviceToHost || kind == cudaMemcpyDeviceToDevice;
-  if (kind == cudaMemcpyDefault) {
-    // unified addressing: whichever side is device memory is checked
-  } else if (kind != cudaMemcpyHostToHost && !dst_dev && !src_dev) {
+  if (!dst_dev && !src_dev && kind != cudaMemcpyHostToHost && kind != cudaMemcpyDefault)
     return fail(cudaErrorInvalidMemcpyDirection);
-  }
   if ((dst_dev && !device_range(dst, n)) || (src_dev && !device_range(src, n)))
     return fail(cudaErrorInvalidValue, "copy of " + std::to_string(n) + " bytes outside a device allocation");
   std::memmove(dst, src, n);

@@ -127,15 +127,17 @@ bool complete_barrier(Cta& c) {
 
 /* Nothing can run and no barrier completes: explain why the CTA is stuck. */
 std::string describe_stuck(Cta& c) {
-  std::vector<int> at_barrier, done, in_warp;
+  bool at_barrier = false, done = false, in_warp = false;
   for (const ThreadCtx& t : c.threads) {
-    if (t.state == ThreadState::kBarrier) at_barrier.push_back(t.tid);
-    else if (t.state == ThreadState::kDone) done.push_back(t.tid);
-    else if (t.state == ThreadState::kWarp) in_warp.push_back(t.tid);
+    at_barrier |= t.state == ThreadState::kBarrier;
+    done |= t.state == ThreadState::kDone;
+    in_warp |= t.state == ThreadState::kWarp;
   }
-  // Stuck: group the waiting threads by what they wait for.
-  std::string why = at_barrier.empty() || !in_warp.empty() || !done.empty() ? "deadlock" : "divergent barrier";
-  if (!at_barrier.empty() && in_warp.empty() && !done.empty()) why = "divergent barrier (threads exited while others wait)";
+  // Only barriers wait: they differ, or some threads exited. Anything else is a deadlock.
+  const std::string why = !at_barrier || in_warp ? "deadlock"
+                          : done                 ? "divergent barrier (threads exited while others wait)"
+                                                 : "divergent barrier";
+  // Group the waiting threads by what they wait for.
   std::vector<std::pair<std::string, std::vector<int>>> groups;
   auto add = [&](const std::string& what, int id) {
     for (auto& g : groups)

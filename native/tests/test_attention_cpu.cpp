@@ -8,6 +8,7 @@
 #include <random>
 #include <vector>
 
+#include "dtype_codec.h"
 #include "expect.h"
 #include "llmk/half_bits.h"
 #include "llmk/llmk.h"
@@ -297,18 +298,6 @@ void nan_kv_padding_cases(uint32_t seed) {
           k_bad[i] = odd ? INFINITY : NAN;
           v_bad[i] = odd ? NAN : INFINITY;
         }
-  const auto encode = [](const std::vector<float>& x, int64_t dtype) {
-    std::vector<unsigned char> out(x.size() * (dtype == LLMK_F32 ? 4 : 2));
-    for (size_t i = 0; i < x.size(); ++i) {
-      if (dtype == LLMK_F32) {
-        std::memcpy(&out[i * 4], &x[i], 4);
-      } else {
-        const uint16_t h = dtype == LLMK_F16 ? llmk::f32_to_f16_bits(x[i]) : llmk::f32_to_bf16_bits(x[i]);
-        std::memcpy(&out[i * 2], &h, 2);
-      }
-    }
-    return out;
-  };
   for (int with_columns = 0; with_columns < 2; ++with_columns)
     for (const int64_t op : {LLMK_MASK_ALL, LLMK_MASK_CAUSAL}) {
       Case c{B, Hq, Hkv, Sq, Sk, d, 64, 64, {}, {64, 64}, k_lens};

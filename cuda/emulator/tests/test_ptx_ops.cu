@@ -12,35 +12,26 @@
 namespace {
 
 // ---- 16-bit element types on the host (the toolkit's own conversions, not the emulator's)
-struct F16 {
-  using T = __half;
-  static constexpr const char* name = "f16";
+template <typename H, H (*kRound)(float), float (*kWiden)(H)>
+struct Half16 {
+  using T = H;
   static uint16_t bits(float f) {
-    const __half h = __float2half_rn(f);
+    const H h = kRound(f);
     uint16_t u;
     std::memcpy(&u, static_cast<const void*>(&h), 2);
     return u;
   }
   static double value(uint16_t u) {
-    __half h;
+    H h;
     std::memcpy(static_cast<void*>(&h), &u, 2);
-    return __half2float(h);
+    return kWiden(h);
   }
 };
-struct BF16 {
-  using T = __nv_bfloat16;
+struct F16 : Half16<__half, __float2half_rn, __half2float> {
+  static constexpr const char* name = "f16";
+};
+struct BF16 : Half16<__nv_bfloat16, __float2bfloat16_rn, __bfloat162float> {
   static constexpr const char* name = "bf16";
-  static uint16_t bits(float f) {
-    const __nv_bfloat16 h = __float2bfloat16_rn(f);
-    uint16_t u;
-    std::memcpy(&u, static_cast<const void*>(&h), 2);
-    return u;
-  }
-  static double value(uint16_t u) {
-    __nv_bfloat16 h;
-    std::memcpy(static_cast<void*>(&h), &u, 2);
-    return __bfloat162float(h);
-  }
 };
 
 /* Puts 16-bit element i of a fragment into its register (i / 2), low half first. */
